@@ -1,0 +1,185 @@
+"""Load, coerce and validate the experiment config against the JSON schema."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+_FIX = "Fix it in your --configfile YAML or --config override (defaults: config/config.yaml)."
+
+
+class ConfigError(ValueError):
+    """A config value is unknown, missing or of the wrong type; the message names key and fix."""
+
+
+@functools.cache
+def load_schema() -> dict:
+    """The config JSON schema (parsed once per process)."""
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _types_of(schema: Mapping) -> set[str]:
+    types = schema.get("type", [])
+    return {types} if isinstance(types, str) else set(types)
+
+
+def _matches(value: Any, types: set[str]) -> bool:
+    checks = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "null": lambda v: v is None,
+        "array": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+    }
+    return any(checks[t](value) for t in types if t in checks)
+
+
+def _subschema(schema: Mapping, key: str) -> Mapping | None:
+    props = schema.get("properties", {})
+    if key in props:
+        return props[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, Mapping) else None
+
+
+def coerce(value: Any, schema: Mapping | None) -> Any:
+    """Convert strings to the schema's type where the schema does not allow a string.
+
+    Snakemake's ``--config 'trainer={max_epochs: 3}'`` delivers every nested scalar as a string
+    ('3', 'true', '[a, b]', 'null'); YAML parsing gives the intended value. Values that do not parse to an
+    allowed type are left alone so that validation reports them with their key.
+    """
+    if schema is None:
+        return value
+    if isinstance(value, dict):
+        return {k: coerce(v, _subschema(schema, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [coerce(v, items if isinstance(items, Mapping) else None) for v in value]
+    types = _types_of(schema)
+    if isinstance(value, str) and "null" in types and value in ("null", "Null", "NULL", "~"):
+        return None
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if _matches(parsed, types):
+            return coerce(parsed, schema)
+        if "number" in types:  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    return value
+
+
+def _key_path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path)
+
+
+def _describe(error, root_schema: Mapping) -> str:
+    key = _key_path(error)
+    where = f"config key '{key}'" if key else "the config"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        full = ".".join(filter(None, [key, unknown[0]]))
+        return (
+            f"Unknown config key '{full}'. Allowed keys under '{key or '<top level>'}': "
+            f"{', '.join(allowed)}. {_FIX}"
+        )
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        full = ".".join(filter(None, [key, missing]))
+        return f"Config key '{full}' is missing. Every key of config/config.yaml is required. {_FIX}"
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return (
+            f"{where[0].upper()}{where[1:]} must be {wanted}, got {error.instance!r} "
+            f"({type(error.instance).__name__}). {_FIX}"
+        )
+    if error.validator == "enum":
+        return f"{where[0].upper()}{where[1:]} must be one of {error.validator_value}, got {error.instance!r}. {_FIX}"
+    return f"{where[0].upper()}{where[1:]} is invalid: {error.message}. {_FIX}"
+
+
+def validate(config: Mapping) -> None:
+    """Raise :class:`ConfigError` naming the first offending key, what is allowed, and the fix."""
+    import jsonschema
+
+    schema = load_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if errors:
+        # report the shallowest problem first: an unknown top-level key explains nested noise
+        error = min(errors, key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties"))
+        raise ConfigError(_describe(error, schema))
+
+
+def from_snakemake(config: Mapping) -> DictConfig:
+    """Coerce and validate a merged config dict (Snakemake's ``config``) into a ``DictConfig``."""
+    plain = coerce(copy.deepcopy(_to_plain(config)), load_schema())
+    validate(plain)
+    return OmegaConf.create(plain)
+
+
+def _to_plain(config: Any) -> Any:
+    if isinstance(config, (DictConfig,)) or OmegaConf.is_config(config):
+        return OmegaConf.to_container(config, resolve=True)
+    if isinstance(config, Mapping):
+        return {k: _to_plain(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [_to_plain(v) for v in config]
+    return config
+
+
+def load_config(
+    overrides: Mapping | Sequence[str] | None = None,
+    configfiles: Sequence[str | Path] = (),
+) -> DictConfig:
+    """The default experiment merged (omegaconf) with experiment files and overrides.
+
+    ``overrides`` is a nested mapping (``{"trainer": {"max_epochs": 3}}``) or MML-style dotted
+    strings (``["trainer.max_epochs=3"]``). This is the Python twin of
+    ``snakemake --configfile ... --config ...``.
+    """
+    layers = [OmegaConf.load(DEFAULT_CONFIG_PATH)]
+    layers += [OmegaConf.load(Path(f)) for f in configfiles]
+    if overrides:
+        if isinstance(overrides, Mapping):
+            layers.append(OmegaConf.create(_to_plain(overrides)))
+        else:
+            layers.append(OmegaConf.from_dotlist(list(overrides)))
+    merged = OmegaConf.merge(*layers)
+    return from_snakemake(OmegaConf.to_container(merged, resolve=True))
+
+
+def select(cfg: Mapping, dotted: str) -> Any:
+    """Value at a dotted key (``"trainer.max_epochs"``) of a plain or omegaconf mapping."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def config_hash(obj: Any) -> str:
+    """Stable short hash of a config slice (canonical JSON), used for provenance and staleness."""
+    text = json.dumps(_to_plain(obj), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

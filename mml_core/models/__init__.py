@@ -1,0 +1,1 @@
+"""Models: backbones (plain ``nn.Module``), classification metrics and the multi-task LightningModule."""

@@ -1,0 +1,128 @@
+"""``MultiTaskModule``: a shared backbone with one linear head per task, trained with Lightning."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+
+from mml_core.config import instantiate
+from mml_core.models.metrics import classification_metrics
+
+PHASES = ("train", "val", "test")
+
+
+class MultiTaskModule(pl.LightningModule):
+    """Receives its backbone; owns the heads, the loss weighting and the metrics.
+
+    The loss is the weighted mean of the task losses (``task_weights``, default equal). Logged
+    names are stable: ``{train,val,test}/<task>/<metric>``, ``<phase>/<task>/loss`` and the
+    weighted ``<phase>/loss``. ``lr`` is an attribute so Lightning's LR finder can set it.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        task_classes: Mapping[str, int],
+        task_weights: Sequence[float] | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        lr_scheduler: Mapping[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["backbone"])
+        self.backbone = backbone
+        self.task_names = list(task_classes)
+        weights = list(task_weights) if task_weights else [1.0] * len(self.task_names)
+        if len(weights) != len(self.task_names) or any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(
+                f"task_weights {weights} must give one non-negative weight per task "
+                f"({len(self.task_names)}: {self.task_names}) with a positive sum."
+            )
+        self.register_buffer("task_weights", torch.tensor(weights, dtype=torch.float32) / sum(weights))
+        features = backbone.out_features
+        self.heads = nn.ModuleList(nn.Linear(features, n) for n in task_classes.values())
+        self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
+        self.lr = float(self.optimizer_cfg.pop("lr", 1e-3))
+        self.lr_scheduler_cfg = dict(lr_scheduler or {"_target_": None})
+        self.metrics = nn.ModuleDict(
+            {
+                f"{phase}_{i}": classification_metrics(n).clone(prefix=f"{phase}/{task}/")
+                for phase in PHASES
+                for i, (task, n) in enumerate(task_classes.items())
+            }
+        )
+        self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES[1:] for i in range(len(self.heads))})
+
+    def forward(self, x: torch.Tensor, task_index: int = 0) -> torch.Tensor:
+        return self.heads[task_index](self.backbone(x))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        total = 0.0
+        for i, task in enumerate(self.task_names):
+            if batch.get(task) is None:
+                continue
+            x, y, _ = batch[task]
+            logits = self(x, i)
+            loss = F.cross_entropy(logits, y)
+            total = total + self.task_weights[i] * loss
+            metrics = self.metrics[f"train_{i}"]
+            metrics.update(logits.detach(), y)
+            self.log(f"train/{task}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+            self.log_dict(metrics, on_step=False, on_epoch=True)
+        self.log("train/loss", total, prog_bar=True, on_step=True, on_epoch=True)
+        return total
+
+    def _eval_step(self, phase: str, batch: Any, dataloader_idx: int) -> None:
+        x, y, _ = batch
+        logits = self(x, dataloader_idx)
+        loss = F.cross_entropy(logits, y)
+        task = self.task_names[dataloader_idx]
+        self.losses[f"{phase}_{dataloader_idx}"].update(loss, weight=len(y))
+        metrics = self.metrics[f"{phase}_{dataloader_idx}"]
+        metrics.update(logits, y)
+        self.log_dict(metrics, on_step=False, on_epoch=True, add_dataloader_idx=False)
+        self.log(f"{phase}/{task}/loss", loss, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
+
+    def _eval_epoch_end(self, phase: str) -> None:
+        total = torch.zeros((), device=self.device)
+        for i in range(len(self.heads)):
+            meter = self.losses[f"{phase}_{i}"]
+            if meter.update_called:
+                total = total + self.task_weights[i] * meter.compute()
+            meter.reset()
+        self.log(f"{phase}/loss", total, prog_bar=phase == "val")
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("val", batch, dataloader_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("test", batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        x, y, indices = batch
+        return {"task": self.task_names[dataloader_idx], "logits": self(x, dataloader_idx), "targets": y,
+                "indices": indices}
+
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.optimizer_cfg, self.parameters(), lr=self.lr)
+        if not self.lr_scheduler_cfg.get("_target_"):
+            return optimizer
+        spec = dict(self.lr_scheduler_cfg)
+        monitor = spec.pop("monitor", "val/loss")
+        interval = spec.pop("interval", "epoch")
+        scheduler = instantiate(spec, optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": interval},
+        }

@@ -1,0 +1,1 @@
+"""Results: aggregation of step outputs into the experiment summary."""

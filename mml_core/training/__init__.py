@@ -1,0 +1,1 @@
+"""Training: the trainer factory, checkpoint lookup, Lightning tuning and shared callbacks."""

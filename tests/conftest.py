@@ -1,0 +1,47 @@
+"""Shared fixtures: demo data written once per session, and a helper that runs real snakemake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MML data root with the demo tasks, shared by the session (tests never modify it)."""
+    from mml_core.tasks.demo import write_demo_tasks
+
+    root = tmp_path_factory.mktemp("data")
+    write_demo_tasks(root)
+    return root
+
+
+def run_snakemake(
+    workdir: Path,
+    *args: str,
+    config: Sequence[str] = (),
+    configfiles: Sequence[Path] = (REPO / "config" / "quick.yaml",),
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in ``workdir`` with the default profile, as a user would."""
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), *args]
+    for path in configfiles:
+        cmd += ["--configfile", str(path)]
+    if config:
+        cmd += ["--config", *config]
+    proc = subprocess.run(
+        cmd, cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc

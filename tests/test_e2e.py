@@ -1,0 +1,152 @@
+"""End-to-end runs of the real Snakefile with snakemake in temporary directories."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.e2e
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The first 'Job stats' table of a snakemake run: rule -> number of jobs."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_default_experiment_trains_tests_and_then_has_nothing_to_do(tmp_path, demo_data):
+    run_snakemake(tmp_path, "--cores", "2", configfiles=(), config=[f"data_dir={demo_data}"])
+    summary = read_json(tmp_path / "results/default/summary.json")
+    acc = summary["tasks"]["sk_digits"]["acc"]
+    assert len(acc["folds"]) == 5 and acc["mean"] >= 0.90, acc
+    assert summary["return_value"] == pytest.approx(summary["monitored"]["mean"])
+    again = run_snakemake(tmp_path, "--cores", "2", configfiles=(), config=[f"data_dir={demo_data}"])
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_quick_run_writes_demo_data_step_files_and_logs(tmp_path):
+    run_snakemake(tmp_path, "--cores", "2")
+    assert (tmp_path / "data/RAW/DSET_sklearn_digits/TASK_sk_digits.json").is_file()
+    root = tmp_path / "results/quick"
+    train = read_json(root / "steps/train_fold--sk_digits_0/metrics.json")
+    assert train["command"] == "train_fold" and train["params"] == ["sk_digits", 0]
+    assert set(train["provenance"]["versions"]) >= {"torch", "pytorch-lightning", "snakemake"}
+    assert train["provenance"]["wall_time_s"] > 0 and train["config_hash"]
+    assert (root / "steps/train_fold--sk_digits_0/model.pt").is_file()
+    assert (root / "checkpoints/train_fold--sk_digits_0/last.ckpt").is_file()
+    import torch
+
+    preds = torch.load(root / "steps/predict_fold--sk_digits_0_None/predictions.pt")
+    assert preds["test"]["logits"].shape == (360, 10) and len(preds["test"]["sample_ids"]) == 360
+    log = (root / "logs/train_fold--sk_digits_0.log").read_text()
+    assert "epoch 1/1 done" in log and "Step train_fold--sk_digits_0 finished" in log
+    summary = read_json(root / "summary.json")
+    assert set(summary["tasks"]["sk_digits"]) >= {"acc", "balanced_acc", "f1", "auroc"}
+    assert summary["steps"][0] == "prepare_exp" and summary["steps"][-1] == "finish_exp"
+
+    # a key only training reads reruns training and what depends on it, not the preparation
+    dry = run_snakemake(tmp_path, "-n", config=["trainer={max_epochs: 2}"])
+    assert job_counts(dry.stdout) == {"train_fold": 1, "predict_fold": 1, "test_task": 1, "finish_exp": 1, "all": 1}
+    # a task added to task_list re-prepares, but no finished training reruns
+    dry = run_snakemake(tmp_path, "-n", config=["task_list=[sk_digits, sk_digits_parity]"])
+    assert job_counts(dry.stdout) == {"prepare_exp": 1, "finish_exp": 1, "all": 1}
+
+
+def test_dry_run_lists_every_step_without_importing_torch(tmp_path):
+    blocker = tmp_path / "block"
+    for name in ("torch", "pytorch_lightning", "lightning", "torchmetrics"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported while planning')\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    dry = run_snakemake(work, "-n", configfiles=(), env={"PYTHONPATH": str(blocker)})
+    assert job_counts(dry.stdout) == {
+        "demo_tasks": 1, "prepare_exp": 1, "train_fold": 5, "predict_fold": 5, "test_task": 1, "finish_exp": 1,
+        "all": 1,
+    }
+    for fold in range(5):
+        assert f"results/default/steps/train_fold--sk_digits_{fold}/metrics.json" in dry.stdout
+        assert f"results/default/steps/predict_fold--sk_digits_{fold}_None/metrics.json" in dry.stdout
+    assert not (work / "results").exists() and not (work / "data").exists()
+
+
+CUSTOM = textwrap.dedent(
+    '''
+    from mml_core.schedulers import AbstractBaseScheduler
+
+
+    class OrderScheduler(AbstractBaseScheduler):
+        def __init__(self, cfg):
+            super().__init__(cfg, available_subroutines=["my"])
+
+        def create_routine(self):
+            if "my" in self.subroutines:
+                for task in self.cfg.task_list:
+                    self.commands.append(self.my_step)
+                    self.params.append([task])
+
+        def my_step(self, task):
+            with open("order.txt", "a") as fh:
+                fh.write(task + "\\n")
+            self.step_results["struct_classes"] = self.get_struct(task).num_classes
+
+        def before_finishing_hook(self):
+            self.return_value = float(len(open("order.txt").read().split()))
+    '''
+)
+
+
+def test_custom_seed_style_scheduler_runs_through_snakemake_in_schedule_order(tmp_path, demo_data):
+    (tmp_path / "my_schedulers.py").write_text(CUSTOM)
+    tasks = ["sk_digits_low", "sk_digits", "sk_digits_parity"]
+    config = [
+        f"data_dir={demo_data}",
+        f"task_list=[{', '.join(tasks)}]",
+        "pivot={name: null}",
+        "mode={scheduler: my_schedulers:OrderScheduler, subroutines: [my]}",
+    ]
+    run_snakemake(tmp_path, "--cores", "2", config=config)
+    assert (tmp_path / "order.txt").read_text().split() == tasks
+    summary = read_json(tmp_path / "results/quick/summary.json")
+    assert summary["return_value"] == 3.0 and summary["scheduler"] == "OrderScheduler"
+    step = read_json(tmp_path / "results/quick/steps/my_step--sk_digits/metrics.json")
+    assert step["results"]["struct_classes"] == 10
+
+
+def test_scheduler_run_from_python_returns_return_value(tmp_path, demo_data, monkeypatch):
+    from mml_core.config import load_config
+    from mml_core.schedulers import TrainingScheduler
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config({"data_dir": str(demo_data)}, configfiles=[REPO / "config" / "quick.yaml"])
+    value = TrainingScheduler(cfg).run(cores=2)
+    summary = read_json(tmp_path / "results/quick/summary.json")
+    assert isinstance(value, float) and value == summary["return_value"]
+    assert (tmp_path / "results/quick/steps/test_task--sk_digits_None/metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer={max_epoch: 3}", "Unknown config key 'trainer.max_epoch'"),
+        ("trainer={max_epochs: lots}", "'trainer.max_epochs' must be integer"),
+        ("pivot={name: mnist}", "Unknown task 'mnist'"),
+        ("mode={subroutines: [train, fly]}", r"Unknown subroutine\(s\) \['fly'\]"),
+    ],
+)
+def test_bad_config_stops_planning_with_one_clear_message(tmp_path, override, message):
+    proc = run_snakemake(tmp_path, "-n", config=[override], check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert re.search(message, output), output[-2000:]
+    assert "Traceback" not in output

@@ -1,0 +1,105 @@
+"""The Lightning factories of the scheduler: datamodule, model, trainer, tuning, and a resumed fit."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import torch
+
+from mml_core.config import load_config
+from mml_core.schedulers import TrainingScheduler
+
+TINY = {"trainer": {"max_epochs": 1, "limit_train_batches": 3, "limit_val_batches": 2, "enable_progress_bar": False}}
+
+
+@pytest.fixture
+def scheduler(demo_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config({"data_dir": str(demo_data), "task_list": ["sk_digits", "sk_digits_parity"], **TINY})
+    scheduler = TrainingScheduler(cfg)
+    scheduler.set_active_naming(1)  # train_fold--sk_digits_0
+    return scheduler
+
+
+def test_create_datamodule_splits_by_fold_and_caches_tensors(scheduler):
+    struct = scheduler.get_struct("sk_digits")
+    dm = scheduler.create_datamodule(struct, fold=2)
+    dm.setup()
+    desc = scheduler.task_factory.load_description("sk_digits")
+    splits = dm.datasets["sk_digits"]
+    assert splits["val"].ids == desc.train_folds[2]
+    assert len(splits["train"]) + len(splits["val"]) == len(desc.train_samples)
+    assert len(splits["test"]) == len(desc.test_samples) and len(splits["unlabeled"]) == 0
+    assert splits["train"].images.shape == (len(splits["train"]), 3, 8, 8)
+    x, y, idx = next(iter(dm.val_dataloader()[0]))
+    assert x.shape == (64, 3, 8, 8) and y.dtype == torch.long and idx.tolist() == list(range(64))
+    assert abs(float(splits["train"].images.mean())) < 0.2  # normalised with the task's mean/std
+    with pytest.raises(ValueError, match="Fold 7 is out of range .* 5 folds"):
+        scheduler.create_datamodule(struct, fold=7).setup()
+
+
+def test_multitask_datamodule_and_model(scheduler):
+    structs = [scheduler.get_struct("sk_digits"), scheduler.get_struct("sk_digits_parity")]
+    dm = scheduler.create_datamodule(structs)
+    dm.setup()
+    batch, _, _ = next(iter(dm.train_dataloader()))
+    assert set(batch) == {"sk_digits", "sk_digits_parity"}
+    model = scheduler.create_model(structs, task_weights=[3.0, 1.0])
+    assert model(batch["sk_digits"][0], 0).shape == (64, 10)
+    assert model(batch["sk_digits_parity"][0], 1).shape == (64, 2)
+    assert model.task_weights.tolist() == [0.75, 0.25]
+    loss = model.training_step(batch, 0)
+    assert loss.ndim == 0 and loss.requires_grad
+    with pytest.raises(ValueError, match="one non-negative weight per task"):
+        scheduler.create_model(structs, task_weights=[1.0])
+
+
+def test_create_trainer_has_mml_default_callbacks(scheduler):
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger
+
+    scheduler.cfg.cbs = {"stop": {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": "train/loss"}}
+    trainer = scheduler.create_trainer(monitor=("val/sk_digits/loss", "min"), metrics_callback=True)
+    checkpoints = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
+    assert len(checkpoints) == 2
+    assert scheduler.checkpoint_callback is checkpoints[0]
+    assert checkpoints[0].monitor == "val/sk_digits/loss" and checkpoints[0].save_last
+    assert checkpoints[1]._train_time_interval == datetime.timedelta(minutes=30)
+    assert all(cb.dirpath == str(scheduler.get_checkpoints_dir().resolve()) for cb in checkpoints)
+    assert scheduler.metrics_callback in trainer.callbacks
+    assert any(isinstance(cb, EarlyStopping) for cb in trainer.callbacks)
+    assert isinstance(trainer.logger, CSVLogger)
+    assert trainer.max_epochs == 1
+
+
+def test_lightning_tune_finds_lr_and_is_skipped_when_resuming(scheduler):
+    scheduler.cfg.tune.lr = True
+    scheduler.cfg.trainer.limit_train_batches = 1.0
+    scheduler.cfg.tune.lr_kwargs = {"num_training": 20, "min_lr": 1e-5, "max_lr": 0.1, "early_stop_threshold": None}
+    struct = scheduler.get_struct("sk_digits")
+    model, dm = scheduler.create_model([struct]), scheduler.create_datamodule(struct)
+    before = model.lr
+    scheduler.lightning_tune(scheduler.create_trainer(), model, dm)
+    assert model.lr != before
+    ckpt_dir = scheduler.get_checkpoints_dir()
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir / "last.ckpt").write_bytes(b"x")
+    model = scheduler.create_model([struct])
+    scheduler.lightning_tune(scheduler.create_trainer(), model, dm)
+    assert model.lr == before
+
+
+def test_train_fold_writes_weights_and_resumes_from_last_checkpoint(scheduler, tmp_path):
+    scheduler.train_fold("sk_digits", 0)
+    first = scheduler.step_results
+    assert first["resumed_from"] is None and len(first["history"]) == 1
+    assert (tmp_path / "results/default/steps/train_fold--sk_digits_0/model.pt").is_file()
+    assert (scheduler.get_checkpoints_dir() / "last.ckpt").is_file()
+    # a second run with more epochs continues from the checkpoint instead of starting over
+    scheduler.cfg.trainer.max_epochs = 2
+    scheduler.step_results = {}
+    scheduler.train_fold("sk_digits", 0)
+    second = scheduler.step_results
+    assert second["resumed_from"].endswith("last.ckpt")
+    assert [r["epoch"] for r in second["history"]] == [0, 1]  # history restored from the checkpoint
