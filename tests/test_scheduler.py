@@ -180,10 +180,11 @@ def test_plan_of_training_scheduler_is_parallel(cfg):
 
 def test_params_carry_the_config_slice_a_step_reads(cfg):
     plan = Plan(TrainingScheduler(cfg))
-    train = plan.params(1)["config"]
+    train = plan.params("train_fold")
     assert train["trainer"]["max_epochs"] == 1 and "optimizer" in train and "proj" not in train
-    test = plan.params(len(plan.names) - 2)["config"]
+    test = plan.params("test_task")
     assert "optimizer" not in test and "seed" not in test
+    assert set(plan.params("prepare_exp")) == {"data_dir", "task_list"}
 
 
 def test_plan_of_seed_style_scheduler_keeps_schedule_order(cfg):

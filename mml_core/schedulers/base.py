@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,8 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         :param cfg: configs of the current run (validated, see :mod:`mml_core.config`)
         :param available_subroutines: subroutines the inheriting scheduler implements
         """
-        self._original_cfg = OmegaConf.to_container(cfg, resolve=True)
+        # the config as validated, before tagging and create_routine change it: jobs rebuild from it
+        self.validated_config = OmegaConf.to_container(cfg, resolve=True)
         self.cfg = cfg
         subroutines = cfg.mode.subroutines
         if not OmegaConf.is_list(subroutines) and not isinstance(subroutines, list):
@@ -122,7 +124,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
                 "Commands and params lengths differ after create_routine; append one params list per command."
             )
         self.step_names = [step_name(c.__name__, p) for c, p in zip(self.commands, self.params)]
-        duplicates = sorted({n for n in self.step_names if self.step_names.count(n) > 1})
+        duplicates = sorted(n for n, count in Counter(self.step_names).items() if count > 1)
         if duplicates:
             raise MisconfigurationError(
                 f"The schedule contains the step(s) {duplicates} more than once. Each (command, params) "
@@ -186,12 +188,17 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         """
         if self.commands[command_ix].__name__ == "finish_exp":
             return []
-        named = [p for p in self.params[command_ix] if isinstance(p, str) and p in self.cfg.task_list]
-        return named or list(self.cfg.task_list)
+        tasks = self.resolved_cfg["task_list"]
+        named = [p for p in self.params[command_ix] if isinstance(p, str) and p in tasks]
+        return named or list(tasks)
 
-    def step_config(self, command_ix: int) -> dict[str, Any]:
-        """The config slice step ``command_ix`` reads (its Snakemake params; see :func:`reads_config`)."""
-        keys = getattr(self.commands[command_ix], "config_keys", None)
+    def command_config(self, command: str) -> dict[str, Any]:
+        """The config slice that steps of ``command`` read (see :func:`reads_config`).
+
+        It becomes the Snakemake ``params`` of the command's rule, so changing a key in it reruns
+        exactly the steps of this command (and what depends on their outputs).
+        """
+        keys = getattr(getattr(self, command), "config_keys", None)
         plain = self.resolved_cfg
         if keys is None:
             return {k: v for k, v in plain.items() if k not in NON_RESULT_KEYS}
@@ -430,6 +437,6 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         """
         from mml_core.schedulers.api import run_workflow
 
-        summary = run_workflow(self._original_cfg, cores=cores, **settings)
+        summary = run_workflow(self.validated_config, cores=cores, **settings)
         self.return_value = summary.get("return_value")
         return self.return_value

@@ -9,6 +9,7 @@ turns :meth:`Plan.rules` into rules; the input and params functions below answer
 from __future__ import annotations
 
 import dataclasses
+import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ class RuleSpec:
     resources: dict[str, Any]
 
     @property
-    def has_wildcard(self) -> bool:
-        return "{params}" in self.output
+    def name(self) -> str:
+        """The step name as a Snakemake pattern (``train_fold{params}``)."""
+        return self.kind + ("{params}" if "{params}" in self.output else "")
 
 
 class Plan:
@@ -53,6 +55,11 @@ class Plan:
         missing = factory.missing_demo_files(scheduler.cfg.task_list)
         # the demo rule writes all demo tasks at once; declared only while one of them is missing
         self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
+
+    @cached_property
+    def config_json(self) -> str:
+        """The validated experiment config as JSON: what each job rebuilds the scheduler from."""
+        return json.dumps(self.scheduler.validated_config, sort_keys=True)
 
     # -- targets ------------------------------------------------------------------------------
 
@@ -116,13 +123,10 @@ class Plan:
         tasks = sorted({self.task_files[t] for t in self.scheduler.step_tasks(ix)})
         return {"deps": [self.metrics_path(d) for d in self.dependencies(ix)], "tasks": tasks}
 
-    def params(self, ix: int) -> dict[str, Any]:
-        """The step's identity and config slice; Snakemake's params trigger compares it across runs."""
-        return {
-            "step": self.names[ix],
-            "entry": self.scheduler.schedule_entry(ix),
-            "config": self.scheduler.step_config(ix),
-        }
+    def params(self, kind: str) -> dict[str, Any]:
+        """What Snakemake's params trigger compares for every step of ``kind``: the config slice
+        the command reads (the step's own identity is its output path)."""
+        return self.scheduler.command_config(kind)
 
     def resources(self, kind: str) -> dict[str, Any]:
         """``resources.default`` overlaid with ``resources.<kind>``."""

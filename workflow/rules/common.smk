@@ -13,3 +13,6 @@ except (ConfigError, TaskNotFoundError, TaskFileError) as exc:
 
 # Snakemake resolves dependency chains recursively; a long sequential schedule needs headroom.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))
+
+# the interpreter running Snakemake (with mml_core installed) also runs the jobs
+PYTHON = sys.executable

@@ -1,13 +1,14 @@
 # One rule per command kind of the schedule (prepare_exp, train_fold, ..., finish_exp).
 # The wildcard `params` carries the step's params ("--sk_digits_0"); PLAN answers per job.
+# Params: `config` is the slice of the config the command reads; Snakemake's params trigger
+# compares it, so a change reruns exactly the steps that read it. `config_json` (the whole config,
+# which jobs rebuild the scheduler from) takes `input`, so Snakemake counts it as derived and
+# leaves it out of the trigger. Per-job work is one input and one params function: planning
+# cost grows with every callable Snakemake has to inspect per job.
 
 
 def step_inputs(kind):
     return lambda wildcards: PLAN.inputs(PLAN.step(kind, wildcards.get("params", "")))
-
-
-def step_params(kind):
-    return lambda wildcards: PLAN.params(PLAN.step(kind, wildcards.get("params", "")))
 
 
 for spec in PLAN.rules():
@@ -23,12 +24,15 @@ for spec in PLAN.rules():
         log:
             spec.log,
         params:
-            step=step_params(spec.kind),
+            config=PLAN.params(spec.kind),
+            name=spec.name,
+            config_json=lambda wildcards, input: PLAN.config_json,
         wildcard_constraints:
             params=PARAMS_REGEX,
         threads: spec.resources.get("threads", 1)
         resources:
             mem_mb=spec.resources.get("mem_mb", 1000),
             runtime=spec.resources.get("runtime", 60),
-        script:
-            "../scripts/run_step.py"
+        shell:
+            f"{PYTHON} -m mml_core.schedulers.runner --step {{params.name:q}} --output {{output.metrics:q}} "
+            "--log {log:q} --threads {threads} --config-json {params.config_json:q}"
