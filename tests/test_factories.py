@@ -82,9 +82,11 @@ def test_lightning_tune_finds_lr_and_is_skipped_when_resuming(scheduler):
     before = model.lr
     scheduler.lightning_tune(scheduler.create_trainer(), model, dm)
     assert model.lr != before
-    ckpt_dir = scheduler.get_checkpoints_dir()
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    (ckpt_dir / "last.ckpt").write_bytes(b"x")
+    # once the step has a checkpoint (an interrupted run), tuning is skipped: the checkpoint holds the tuned lr
+    scheduler.cfg.tune.lr = False
+    scheduler.cfg.trainer.limit_train_batches = 3
+    scheduler.train_fold("sk_digits", 0)
+    scheduler.cfg.tune.lr = True
     model = scheduler.create_model([struct])
     scheduler.lightning_tune(scheduler.create_trainer(), model, dm)
     assert model.lr == before

@@ -10,6 +10,7 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
 from mml_core.data.dataset import TaskSplitDataset, build_split_datasets, collate_batch
+from mml_core.data.sampler import EpochShuffleSampler
 from mml_core.tasks.description import TaskDescription
 from mml_core.tasks.struct import TaskStruct
 
@@ -54,14 +55,15 @@ class MultiTaskDataModule(pl.LightningDataModule):
                 )
 
     def _loader(self, dataset: TaskSplitDataset, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        # training order depends only on (seed, epoch): a resumed step sees the same batches
+        sampler = EpochShuffleSampler(dataset, self.seed) if shuffle else None
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate_batch,
-            generator=generator,
+            generator=torch.Generator().manual_seed(self.seed),
             persistent_workers=self.num_workers > 0,
         )
 

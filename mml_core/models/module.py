@@ -74,6 +74,12 @@ class MultiTaskModule(pl.LightningModule):
             metrics.update(logits.detach(), y)
             self.log(f"train/{task}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
             self.log_dict(metrics, on_step=False, on_epoch=True)
+        if not torch.isfinite(total):
+            raise FloatingPointError(
+                f"The training loss is {float(total)} at epoch {self.current_epoch + 1}, batch {batch_idx} "
+                f"(tasks {self.task_names}). Lower optimizer.lr, set trainer.gradient_clip_val, or check the "
+                "task's images and labels; checkpoints of earlier epochs are kept."
+            )
         self.log("train/loss", total, prog_bar=True, on_step=True, on_epoch=True)
         return total
 

@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mml_core.config import ConfigError, select
+from mml_core.config import ConfigError, config_hash, select
 from mml_core.io import atomic_write_json, atomic_write_text
 from mml_core.tasks import TAG_SEP, TaskStruct, TaskStructFactory, deduplicate
 from mml_core.tasks.description import check_files_exist
@@ -112,6 +113,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
             self.task_factory.task_file(task)  # unknown tasks fail here, before any work starts
         # results of the running step; written to its metrics.json by the job runner
         self.step_results: dict[str, Any] = {}
+        self._checked_checkpoints: Path | None = None
         self.metrics_callback = None
         self.checkpoint_callback = None
         self.commands: list[Callable[..., None]] = [self.prepare_exp]
@@ -309,6 +311,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         Do not overwrite; use :meth:`before_finishing_hook` (it may fill ``self.summary`` and set
         ``self.return_value``).
         """
+        self._check_results_match_config()
         self.summary: dict[str, Any] = {}
         self.before_finishing_hook()
         summary = {
@@ -321,6 +324,33 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         atomic_write_json(self.results_dir / "summary.json", summary)
         self.step_results["return_value"] = self.return_value
         logger.info("Successfully finished all experiments! Summary: %s", self.results_dir / "summary.json")
+
+    def _check_results_match_config(self) -> None:
+        """Refuse to summarise step results computed under another config than the current one.
+
+        Snakemake reruns a step whose config slice changed only while its metadata (.snakemake/)
+        knows the old slice; results copied from elsewhere or a deleted .snakemake/ would slip
+        through and mix configs in one summary. Nothing is deleted here.
+        """
+        stale = []
+        for ix, name in enumerate(self.step_names[:-1]):
+            path = self.step_dir(name) / "metrics.json"
+            if not path.is_file():
+                continue
+            record = json.loads(path.read_text())
+            command = self.commands[ix].__name__
+            if record.get("config_hash") != config_hash(self.command_config(command)) or not (
+                self.compare_schedule_entries(record.get("entry", ""), self.schedule_entry(ix))
+            ):
+                stale.append((command, name))
+        if stale:
+            rules = sorted({command for command, _ in stale})
+            raise MisconfigurationError(
+                f"{len(stale)} step result(s) in {self.results_dir} were computed under a different config than "
+                f"the current one (e.g. {stale[0][1]}); Snakemake did not rerun them because its records in "
+                ".snakemake/ do not know their config. Rerun them with `snakemake --cores N --forcerun "
+                f"{' '.join(rules)}`, or use another proj (--config proj=...) to keep both studies."
+            )
 
     # -- factories (import torch lazily) --------------------------------------------------------
 
@@ -399,6 +429,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
             checkpoint_dir=self.get_checkpoints_dir(),
             log_dir=self.results_dir / "logs",
             run_name=self.active_step_naming,
+            seed=self.cfg.seed,
             monitor=monitor,
             metrics_callback=metrics_callback,
         )
@@ -407,10 +438,39 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         return trainer
 
     def resume_checkpoint(self) -> Path | None:
-        """The checkpoint an interrupted run of the active step left behind, if any."""
+        """The checkpoint an interrupted run of the active step left behind, if any.
+
+        Checkpoints record the schedule entry and config hash of the step that wrote them
+        (``step.json``). Checkpoints of a different entry or config (the step reruns because its
+        config changed) are moved aside to ``<dir>.stale-<time>`` (never deleted) and the step
+        starts fresh; corrupt files are skipped (see :func:`~mml_core.training.resume.find_resume_checkpoint`).
+        """
         from mml_core.training.trainer import latest_checkpoint
 
-        return latest_checkpoint(self.get_checkpoints_dir())
+        directory = self.get_checkpoints_dir()
+        if self._checked_checkpoints != directory:
+            self._claim_checkpoints_dir(directory)
+            self._checked_checkpoints = directory
+        return latest_checkpoint(directory)
+
+    def _claim_checkpoints_dir(self, directory: Path) -> None:
+        ix = self.step_index(self.active_step_naming)
+        record = {
+            "entry": self.schedule_entry(ix),
+            "config_hash": config_hash(self.command_config(self.commands[ix].__name__)),
+        }
+        marker = directory / "step.json"
+        if marker.is_file():
+            old = json.loads(marker.read_text())
+            same = self.compare_schedule_entries(old.get("entry", ""), record["entry"])
+            if not same or old.get("config_hash") != record["config_hash"]:
+                aside = directory.with_name(f"{directory.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+                directory.rename(aside)
+                logger.warning(
+                    "Checkpoints in %s were written under a different config (%s); moved them to %s and "
+                    "starting this step fresh.", directory, old.get("entry"), aside,
+                )
+        atomic_write_json(marker, record)
 
     def lightning_tune(
         self,

@@ -30,6 +30,8 @@ class RuleSpec:
     log: str
     extra_outputs: tuple[str, ...]
     resources: dict[str, Any]
+    # kinds earlier in the schedule win when cores are scarce: MML's order as the tie-breaker
+    priority: int
 
     @property
     def name(self) -> str:
@@ -73,7 +75,7 @@ class Plan:
     def rules(self) -> list[RuleSpec]:
         """One spec per command kind, in schedule order."""
         specs = []
-        for kind, steps in self.kinds.items():
+        for rank, (kind, steps) in enumerate(self.kinds.items()):
             fixed = len(steps) == 1 and self.names[steps[0]] == kind
             suffix = "" if fixed else "{params}"
             specs.append(
@@ -83,6 +85,7 @@ class Plan:
                     log=str(self.root / "logs" / f"{kind}{suffix}.log"),
                     extra_outputs=(self.summary,) if kind == FINISH else (),
                     resources=self.resources(kind),
+                    priority=len(self.kinds) - rank,
                 )
             )
         return specs

@@ -16,6 +16,7 @@ import logging
 import os
 import platform
 import random
+import signal
 import socket
 import sys
 import time
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 from mml_core.config import config_hash
 from mml_core.io import atomic_write_json
 from mml_core.schedulers.registry import build_scheduler
+from mml_core.training.interrupted import TrainingInterrupted
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run_step(json.loads(args.config_json), args.step, args.output, args.log, args.threads)
+    except TrainingInterrupted as exc:
+        return 128 + exc.signum  # the shell's convention for "stopped by signal N"
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT
     except Exception:
         return 1
     return 0

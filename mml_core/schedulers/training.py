@@ -156,6 +156,15 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.before_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         resume = self.resume_checkpoint()
         if resume:
+            from mml_core.training.resume import checkpoint_mismatch
+
+            mismatch = checkpoint_mismatch(model, resume)
+            if mismatch:
+                raise MisconfigurationError(
+                    f"Checkpoint {resume} was written by a different model ({mismatch}), although the step's "
+                    f"config is unchanged (the code changed?). To train this step from scratch, move "
+                    f"{resume.parent} away; to resume, restore the code or config it was trained with."
+                )
             logger.info("Resuming training from checkpoint %s.", resume)
         self.lightning_tune(trainer=trainer, model=model, datamodule=datamodule)
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from mml_core.config import instantiate, locate
 from mml_core.training.callbacks import MetricsTrackerCallback
+from mml_core.training.resume import AtomicCheckpointIO, ResumeCallback, find_resume_checkpoint
 
 logger = logging.getLogger(__name__)
 
-LAST = "last.ckpt"
 TIME_BACKUP = "time_backup.ckpt"
 BACKUP_INTERVAL = datetime.timedelta(minutes=30)
 
@@ -29,15 +30,18 @@ def build_trainer(
     checkpoint_dir: Path,
     log_dir: Path,
     run_name: str,
+    seed: int,
     monitor: tuple[str, str] | None = None,
     metrics_callback: bool = False,
 ) -> tuple[pl.Trainer, ModelCheckpoint, MetricsTrackerCallback | None]:
     """Trainer with MML's default callbacks plus the configured ones.
 
-    Checkpoints go to ``checkpoint_dir``: every epoch ``last.ckpt`` (and the best by ``monitor``
-    when given), plus ``time_backup.ckpt`` at least every 30 minutes so long epochs can resume.
-    The experiment logger writes to ``log_dir/run_name``.
+    Checkpoints go to ``checkpoint_dir`` (written atomically): every epoch ``last.ckpt`` (and the
+    best by ``monitor`` when given), ``time_backup.ckpt`` at least every 30 minutes so long epochs
+    can resume, and ``interrupted.ckpt`` when SIGINT/SIGTERM stops training (see
+    :mod:`mml_core.training.resume`). The experiment logger writes to ``log_dir/run_name``.
     """
+    _check_accelerator(trainer_cfg)
     checkpoint_cb = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best-epoch{epoch:03d}" if monitor else "epoch{epoch:03d}",
@@ -64,29 +68,53 @@ def build_trainer(
     for name, spec in callbacks_cfg.items():
         logger.debug("Instantiating callback %s <%s>", name, spec["_target_"])
         callbacks.append(instantiate(spec))
+    # after the tracker, so a stop at an epoch's end checkpoints that epoch's record too
+    callbacks.append(ResumeCallback(seed=seed, checkpoint_dir=checkpoint_dir))
     trainer = pl.Trainer(
         **dict(trainer_cfg),
         logger=build_logger(logger_cfg, log_dir, run_name),
         callbacks=callbacks,
         enable_checkpointing=True,
         default_root_dir=str(checkpoint_dir),
+        plugins=[AtomicCheckpointIO()],
     )
     return trainer, checkpoint_cb, tracker
 
 
 def build_logger(logger_cfg: Mapping[str, Any] | None, log_dir: Path, run_name: str) -> Any:
-    """The configured experiment logger, writing below ``log_dir/run_name``; False for none."""
+    """The configured experiment logger, writing below ``log_dir/run_name``; False for none.
+
+    No version is forced: loggers number their runs (``version_0``, ``version_1``...), so a resumed
+    or rerun step adds a version instead of overwriting the log of the interrupted attempt.
+    """
     if not logger_cfg or not logger_cfg.get("_target_"):
         return False
     params = inspect.signature(locate(logger_cfg["_target_"])).parameters
-    defaults = {"save_dir": str(log_dir), "name": run_name, "version": ""}
+    defaults = {"save_dir": str(log_dir), "name": run_name}
     return instantiate(logger_cfg, **{k: v for k, v in defaults.items() if k in params and k not in logger_cfg})
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """The newest of ``last.ckpt`` and ``time_backup.ckpt`` in ``checkpoint_dir``, if any."""
-    candidates = [p for p in (Path(checkpoint_dir) / LAST, Path(checkpoint_dir) / TIME_BACKUP) if p.is_file()]
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+    """The newest usable checkpoint in ``checkpoint_dir`` (corrupt ones are moved aside), if any."""
+    names = tuple(p.name for p in Path(checkpoint_dir).glob("*.ckpt") if not p.name.startswith("."))
+    return find_resume_checkpoint(Path(checkpoint_dir), names)
+
+
+def _check_accelerator(trainer_cfg: Mapping[str, Any]) -> None:
+    """Refuse a GPU accelerator on a machine without one, before any work starts."""
+    import torch
+
+    accelerator = str(trainer_cfg.get("accelerator", "auto")).lower()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"trainer.accelerator={accelerator} but no CUDA GPU is visible on this machine "
+            f"({'CUDA_VISIBLE_DEVICES is empty' if _cuda_hidden() else 'torch.cuda.is_available() is False'}). "
+            "Use --config 'trainer={accelerator: cpu}' here, or run on a GPU node."
+        )
+
+
+def _cuda_hidden() -> bool:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", None) == ""
 
 
 def tune(

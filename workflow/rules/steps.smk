@@ -29,10 +29,12 @@ for spec in PLAN.rules():
             config_json=lambda wildcards, input: PLAN.config_json,
         wildcard_constraints:
             params=PARAMS_REGEX,
+        priority: spec.priority
         threads: spec.resources.get("threads", 1)
         resources:
             mem_mb=spec.resources.get("mem_mb", 1000),
             runtime=spec.resources.get("runtime", 60),
         shell:
-            f"{PYTHON} -m mml_core.schedulers.runner --step {{params.name:q}} --output {{output.metrics:q}} "
+            # exec: signals reach the job itself, not an intermediate shell that would orphan it
+            f"exec {PYTHON} -m mml_core.schedulers.runner --step {{params.name:q}} --output {{output.metrics:q}} "
             "--log {log:q} --threads {threads} --config-json {params.config_json:q}"
