@@ -184,7 +184,7 @@ def test_params_carry_the_config_slice_a_step_reads(cfg):
     assert train["trainer"]["max_epochs"] == 1 and "optimizer" in train and "proj" not in train
     test = plan.params("test_task")
     assert "optimizer" not in test and "seed" not in test
-    assert set(plan.params("prepare_exp")) == {"data_dir", "task_list"}
+    assert set(plan.params("prepare_exp")) == {"data_dir", "preprocessing", "task_list"}
 
 
 def test_plan_of_seed_style_scheduler_keeps_schedule_order(cfg):

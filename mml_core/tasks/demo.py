@@ -10,11 +10,18 @@ something to work with.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from pathlib import Path
 
-from mml_core.tasks.description import TaskDescription, write_task_file
-from mml_core.tasks.index import task_file_path
+from mml_core.tasks.description import (
+    PNG_CLASSIFICATION_MODALITIES,
+    RGB_KEYS,
+    SIZE_KEYS,
+    TaskDescription,
+    count_classes,
+    write_task_file,
+)
+from mml_core.tasks.index import dataset_dir, task_file_path
+from mml_core.tasks.splits import make_folds, split_test
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +60,8 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import StratifiedKFold, train_test_split
 
-    dset_root = task_file_path(data_dir, DATASET, "x").parent
+    dset_root = dataset_dir(data_dir, DATASET)
     image_dir = dset_root / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
@@ -68,49 +74,40 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
             Image.fromarray(image).save(path)
     logger.info("Wrote %d digit images to %s", len(ids), image_dir)
 
-    index = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(
-        index, test_size=TEST_FRACTION, stratify=labels, random_state=_SPLIT_SEED
-    )
-    fold_of = {}
-    folds = StratifiedKFold(n_splits=N_FOLDS, shuffle=True, random_state=_SPLIT_SEED)
-    for fold, (_, val_idx) in enumerate(folds.split(train_idx, labels[train_idx])):
-        for i in train_idx[val_idx]:
-            fold_of[int(i)] = fold
-
-    pixels = images[train_idx].astype(np.float64) / 255.0
+    label_of = dict(zip(ids, labels.tolist()))
+    train_ids, test_ids = split_test(ids, labels, TEST_FRACTION, _SPLIT_SEED)
+    folds = make_folds(train_ids, [label_of[i] for i in train_ids], N_FOLDS, _SPLIT_SEED)
+    position = {i: k for k, i in enumerate(ids)}
+    pixels = images[[position[i] for i in train_ids]].astype(np.float64) / 255.0
     mean, std = float(pixels.mean()), float(pixels.std())
     written = []
     for name, (text, mapping, classes) in DEMO_TASKS.items():
-
-        def samples(indices: np.ndarray) -> dict[str, dict]:
-            return {
-                ids[i]: {"image": f"images/{ids[i]}.png", "class": mapping[labels[i]]}
-                for i in indices
-                if mapping[labels[i]] is not None
-            }
-
-        train, test = samples(train_idx), samples(test_idx)
+        kept = {i: mapping[label_of[i]] for i in ids if mapping[label_of[i]] is not None}
+        train, test = (
+            {i: {"image": f"images/{i}.png", "class": kept[i]} for i in split if i in kept}
+            for split in (train_ids, test_ids)
+        )
         desc = TaskDescription(
             name=name,
             task_type="classification",
             description=text,
-            reference="Alpaydin & Kaynak, Optical Recognition of Handwritten Digits, UCI ML Repository (1998)",
+            creation_protocol=f"Written by mml_core.tasks.demo, split seed {_SPLIT_SEED}.",
+            reference="Alpaydin & Kaynak, Optical Recognition of Handwritten Digits, UCI ML Repository 1998",
             url="https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",
             download="shipped with scikit-learn",
             license="CC BY 4.0",
             release="1998",
             keywords=["handwritten digits", "demo"],
             idx_to_class=dict(classes),
-            modalities={"image": f"RAW/DSET_{DATASET}", "class": f"RAW/DSET_{DATASET}"},
-            train_folds=[[i for i in train if fold_of[int(i.split("_")[1])] == f] for f in range(N_FOLDS)],
+            modalities=dict(PNG_CLASSIFICATION_MODALITIES),
+            train_folds=[[i for i in fold if i in kept] for fold in folds],
             train_samples=train,
             test_samples=test,
             unlabeled_samples={},
-            means={"r": mean, "g": mean, "b": mean},
-            stds={"r": std, "g": std, "b": std},
-            sizes={"min_height": 8, "max_height": 8, "min_width": 8, "max_width": 8},
-            class_occ={classes[c]: n for c, n in sorted(Counter(s["class"] for s in train.values()).items())},
+            means=dict.fromkeys(RGB_KEYS, mean),
+            stds=dict.fromkeys(RGB_KEYS, std),
+            sizes=dict.fromkeys(SIZE_KEYS, 8),
+            class_occ=count_classes(classes, [s["class"] for s in train.values()]),
         )
         written.append(write_task_file(desc, task_file_path(data_dir, DATASET, name)))
     logger.info("Wrote demo tasks %s to %s", ", ".join(DEMO_TASKS), dset_root)

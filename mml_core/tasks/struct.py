@@ -12,14 +12,14 @@ from typing import Any
 from mml_core.io import atomic_write_json
 from mml_core.tasks import demo
 from mml_core.tasks.description import TaskDescription, read_task_file
-from mml_core.tasks.index import scan_task_files
-from mml_core.tasks.tags import apply_tags, check_tags, split_task_name
+from mml_core.tasks.index import NO_PREPROCESSING, PREPROCESSED, RAW, scan_task_files
+from mml_core.tasks.tags import apply_tags, num_folds_after_tags, split_task_name
 
 logger = logging.getLogger(__name__)
 
 
 class TaskNotFoundError(LookupError):
-    """A task name matches no task file in data_dir and no demo task."""
+    """A task name matches no task file in data_dir (in the requested preprocessing) and no demo task."""
 
 
 @dataclasses.dataclass
@@ -38,6 +38,9 @@ class TaskStruct:
     num_samples: int
     # task_file: the base task's JSON; dataset_root: folder that sample paths are relative to
     paths: dict[str, Path] = dataclasses.field(default_factory=dict)
+    # MML: the preprocessing id the task was loaded in ("none": RAW) and its task file below data_dir
+    preprocessed: str = NO_PREPROCESSING
+    relative_root: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -60,18 +63,22 @@ class TaskStruct:
 class TaskStructFactory:
     """Creates the task structs of an experiment from the task files under ``data_dir``.
 
-    Task files are found by scanning the data root. Demo tasks that are not written yet are
-    known by name (the ``demo_tasks`` rule writes them before any step reads them).
+    Task files are found by scanning the data root. ``preprocessing`` picks the version, as MML's
+    ``preprocessing.id``: ``none`` reads ``RAW/``, any other id ``PREPROCESSED/<id>/``. Demo tasks
+    that are not written yet are known by name (the ``demo_tasks`` rule writes them to ``RAW/``
+    before any step reads them).
     """
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, preprocessing: str = NO_PREPROCESSING):
         self.data_dir = Path(data_dir)
+        self.preprocessing = preprocessing
         self.container: list[TaskStruct] = []
-        self._index: dict[str, Path] | None = None
+        self._index: dict[str, dict[str, Path]] | None = None
         self._descriptions: dict[str, TaskDescription] = {}
 
     @property
-    def index(self) -> dict[str, Path]:
+    def index(self) -> dict[str, dict[str, Path]]:
+        """Task name -> {preprocessing id: task file}, scanned once per factory."""
         if self._index is None:
             self._index = scan_task_files(self.data_dir)
         return self._index
@@ -79,15 +86,30 @@ class TaskStructFactory:
     def task_file(self, name: str) -> Path:
         """Task file of the base task of ``name``; demo tasks resolve even before they are written."""
         base, _ = split_task_name(name)
-        if base in self.index:
-            return self.index[base]
+        versions = dict(self.index.get(base, {}))
         if base in demo.DEMO_TASKS:
-            return demo.demo_task_files(self.data_dir)[base]
+            versions.setdefault(NO_PREPROCESSING, demo.demo_task_files(self.data_dir)[base])
+        if self.preprocessing in versions:
+            return versions[self.preprocessing]
+        if versions:
+            where = {p: (RAW if p == NO_PREPROCESSING else f"{PREPROCESSED}/{p}") for p in sorted(versions)}
+            raise TaskNotFoundError(
+                f"Task '{base}' has no version with preprocessing '{self.preprocessing}' (no "
+                f"{PREPROCESSED}/{self.preprocessing}/DSET_*/TASK_{base}.json under data_dir "
+                f"'{self.data_dir}'); "
+                f"it exists as {', '.join(f'{p} ({w})' for p, w in where.items())}. Set preprocessing to one "
+                f"of {', '.join(where)}, or preprocess the task with MML (mml pp)."
+            )
         available = sorted(set(self.index) | set(demo.DEMO_TASKS))
         if not self.data_dir.exists():
-            hint = f"data_dir '{self.data_dir}' does not exist (relative paths start in the working directory)"
+            hint = (
+                f"data_dir '{self.data_dir}' does not exist (relative paths start in the working directory)"
+            )
         else:
-            hint = f"no RAW/DSET_*/TASK_{base}.json under data_dir '{self.data_dir}'"
+            hint = (
+                f"no {RAW}/DSET_*/TASK_{base}.json or {PREPROCESSED}/*/DSET_*/TASK_{base}.json "
+                f"under data_dir '{self.data_dir}'"
+            )
         raise TaskNotFoundError(
             f"Unknown task '{base}': {hint}. Available tasks: {', '.join(available)}. "
             "Fix task_list / pivot.name, point data_dir at your MML data root, "
@@ -100,20 +122,27 @@ class TaskStructFactory:
         return sorted(f for f in files if not f.exists())
 
     def num_folds(self, name: str) -> int:
-        """Number of cross-validation folds of ``name`` (readable before demo data exists)."""
-        base, tags = split_task_name(name)
-        check_tags(name)
+        """Number of cross-validation folds of ``name`` after its tags (readable before demo data exists)."""
+        base, _ = split_task_name(name)
         path = self.task_file(name)
-        if not path.exists() and base in demo.DEMO_TASKS and not tags:
-            return demo.N_FOLDS
-        return len(self.load_description(name).train_folds)
+        if not path.exists() and base in demo.DEMO_TASKS:
+            base_folds = demo.N_FOLDS
+        else:
+            base_folds = len(self._base_description(name).train_folds)
+        return num_folds_after_tags(name, base_folds)
 
-    def load_description(self, name: str) -> TaskDescription:
-        """The (tagged) task description of ``name``; base files are parsed once per factory."""
+    def _base_description(self, name: str) -> TaskDescription:
         base, _ = split_task_name(name)
         if base not in self._descriptions:
             self._descriptions[base] = read_task_file(self.task_file(name))
-        return apply_tags(self._descriptions[base], name)
+        return self._descriptions[base]
+
+    def load_description(self, name: str) -> TaskDescription:
+        """The (tagged) task description of ``name``; base files are parsed once per factory.
+
+        Descriptions share the cached base task's samples: treat them as read-only.
+        """
+        return apply_tags(self._base_description(name), name)
 
     def create_task_struct(self, name: str, return_ref: bool = False) -> TaskStruct | None:
         """Create the struct of ``name`` and add it to the container (MML's signature)."""
@@ -125,15 +154,17 @@ class TaskStructFactory:
         struct = TaskStruct(
             name=name,
             task_type=desc.task_type,
-            means=desc.means,
-            stds=desc.stds,
-            sizes=desc.sizes,
-            class_occ=desc.class_occ,
+            means=dict(desc.means),
+            stds=dict(desc.stds),
+            sizes=dict(desc.sizes),
+            class_occ=dict(desc.class_occ),
             keywords=list(desc.keywords),
             idx_to_class=dict(desc.idx_to_class),
             modalities=dict(desc.modalities),
             num_samples=desc.num_samples,
             paths={"task_file": task_file, "dataset_root": task_file.parent},
+            preprocessed=self.preprocessing,
+            relative_root=str(task_file.relative_to(self.data_dir)),
         )
         self.container.append(struct)
         return struct if return_ref else None
@@ -159,4 +190,3 @@ class TaskStructFactory:
         with open(path) as fh:
             data = json.load(fh)
         self.container = [TaskStruct.from_json(v) for v in data.values()]
-

@@ -6,11 +6,11 @@ from mml_core.config import ConfigError
 from mml_core.schedulers.locks import check_writable, clear_stale_locks
 from mml_core.schedulers.plan import PARAMS_REGEX, Plan
 from mml_core.schedulers.registry import build_scheduler
-from mml_core.tasks import TaskFileError, TaskNotFoundError
+from mml_core.tasks import TagError, TaskFileError, TaskNotFoundError
 
 try:
     PLAN = Plan(build_scheduler(config))
-except (ConfigError, TaskNotFoundError, TaskFileError) as exc:
+except (ConfigError, TaskNotFoundError, TaskFileError, TagError) as exc:
     raise WorkflowError(f"mml_core: {exc}") from None
 
 # Snakemake resolves dependency chains recursively; a long sequential schedule needs headroom.
