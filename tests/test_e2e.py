@@ -44,14 +44,20 @@ def test_quick_run_writes_demo_data_step_files_and_logs(tmp_path):
     assert train["provenance"]["wall_time_s"] > 0 and train["config_hash"]
     assert (root / "steps/train_fold--sk_digits_0/model.pt").is_file()
     assert (root / "checkpoints/train_fold--sk_digits_0/last.ckpt").is_file()
-    import torch
+    from mml_core.results.predictions import read_predictions
 
-    preds = torch.load(root / "steps/predict_fold--sk_digits_0_None/predictions.pt")
+    preds = read_predictions(root / "steps/predict_fold--sk_digits_0_None/predictions.npz")
     assert preds["test"]["logits"].shape == (360, 10) and len(preds["test"]["sample_ids"]) == 360
+    predicted_acc = (preds["test"]["logits"].argmax(1) == preds["test"]["targets"]).mean()
     log = (root / "logs/train_fold--sk_digits_0.log").read_text()
     assert "epoch 1/1 done" in log and "Step train_fold--sk_digits_0 finished" in log
     summary = read_json(root / "summary.json")
     assert set(summary["tasks"]["sk_digits"]) >= {"acc", "balanced_acc", "f1", "auroc"}
+    # predict_fold and test_task evaluate the same model on the same split
+    assert summary["tasks"]["sk_digits"]["acc"]["mean"] == pytest.approx(predicted_acc, abs=1e-6)
+    for name in ("summary.csv", "summary.md", "plots/fold_metrics.png", "plots/learning_curves/sk_digits.png",
+                 "plots/confusion_matrix/sk_digits.png"):
+        assert (root / name).stat().st_size > 0, name
     assert summary["steps"][0] == "prepare_exp" and summary["steps"][-1] == "finish_exp"
 
     # a key only training reads reruns training and what depends on it, not the preparation

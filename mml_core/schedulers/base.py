@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config import ConfigError, config_hash, select
 from mml_core.io import atomic_write_json, atomic_write_text
+from mml_core.results.outputs import write_summary_outputs
 from mml_core.tasks import TAG_SEP, TaskStruct, TaskStructFactory, deduplicate
 from mml_core.tasks.description import check_files_exist
 from mml_core.tasks.tags import check_tags
@@ -104,7 +105,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         self.return_value: float | None = None
         self.results_dir = Path("results") / cfg.proj
         self._apply_tagging()
-        self.task_factory = TaskStructFactory(cfg.data_dir)
+        self.task_factory = TaskStructFactory(cfg.data_dir, preprocessing=cfg.preprocessing.id)
         for task in self.cfg.task_list:
             try:
                 check_tags(task)
@@ -286,7 +287,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
 
     # -- first and last step ------------------------------------------------------------------
 
-    @reads_config("data_dir", "task_list")
+    @reads_config("data_dir", "preprocessing", "task_list")
     def prepare_exp(self) -> None:
         """First command of any experiment: creates and checks every task struct, writes the schedule.
 
@@ -306,7 +307,10 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         logger.info("Starting experiment!")
 
     def finish_exp(self) -> None:
-        """Last command of any experiment: runs :meth:`before_finishing_hook`, writes ``summary.json``.
+        """Last command of any experiment: runs :meth:`before_finishing_hook`, writes the summary.
+
+        ``summary.json``, ``summary.csv``, ``summary.md`` and ``plots/fold_metrics.png`` (see
+        :mod:`mml_core.results.outputs`); hooks add their own plots.
 
         Do not overwrite; use :meth:`before_finishing_hook` (it may fill ``self.summary`` and set
         ``self.return_value``).
@@ -322,6 +326,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
             "steps": self.step_names,
         }
         atomic_write_json(self.results_dir / "summary.json", summary)
+        write_summary_outputs(summary, self.results_dir)
         self.step_results["return_value"] = self.return_value
         logger.info("Successfully finished all experiments! Summary: %s", self.results_dir / "summary.json")
 

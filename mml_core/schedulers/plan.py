@@ -70,7 +70,12 @@ class Plan:
 
     @property
     def final_targets(self) -> list[str]:
-        return [self.summary, self.metrics_path(len(self.names) - 1)]
+        """What ``rule all`` asks for: the summary files and plots of finish_exp (its metrics.json last)."""
+        from mml_core.results import outputs
+
+        extra = [outputs.SUMMARY_CSV, outputs.SUMMARY_MD, outputs.FOLD_METRICS_PNG,
+                 outputs.LEARNING_CURVES_DIR, outputs.CONFUSION_MATRIX_DIR]
+        return [self.summary, *(str(self.root / name) for name in extra), self.metrics_path(len(self.names) - 1)]
 
     def rules(self) -> list[RuleSpec]:
         """One spec per command kind, in schedule order."""

@@ -4,8 +4,8 @@ Steps and their files under ``results/<proj>/steps/<step>/``:
 
 - ``train_fold--<task>_<fold>``: ``model.pt`` (final weights) and the metrics history;
   checkpoints in ``results/<proj>/checkpoints/<step>/`` let an interrupted step resume.
-- ``predict_fold--<task>_<fold>_<eval_on>``: ``predictions.pt`` with logits, targets and sample
-  ids of the test, val and unlabeled splits.
+- ``predict_fold--<task>_<fold>_<eval_on>``: ``predictions.npz`` with logits, targets and sample
+  ids of the test, val and unlabeled splits (see :mod:`mml_core.results.predictions`).
 - ``test_task--<task>_<eval_on>``: test metrics of every trained fold's model, mean and std.
 
 Params match MML's (``eval_on`` is ``None`` for the task itself) so step names stay stable.
@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import logging
 import statistics
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
+from mml_core.results.predictions import FILENAME as PREDICTIONS
+from mml_core.results.predictions import write_predictions
 from mml_core.results.summary import aggregate, aggregate_folds
 from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config, step_name
 
@@ -27,8 +30,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TRAIN_KEYS = ("data_dir", "seed", "trainer", "tune", "cbs", "sampling", "arch", "optimizer", "lr_scheduler")
-EVAL_KEYS = ("data_dir", "trainer", "sampling", "arch")
+TRAIN_KEYS = (
+    "data_dir", "preprocessing", "seed", "trainer", "tune", "cbs", "sampling", "arch", "optimizer", "lr_scheduler",
+)  # fmt: skip
+EVAL_KEYS = ("data_dir", "preprocessing", "trainer", "sampling", "arch")
 PREDICT_SPLITS = ("test", "val", "unlabeled")
 
 
@@ -101,12 +106,13 @@ class TrainingScheduler(AbstractBaseScheduler):
     def before_finishing_hook(self) -> None:
         """Summary: test metrics per task (mean/std over folds), else the last validation metrics;
         ``return_value`` is the mean final validation loss over the trained folds (as in MML)."""
-        monitored, val_per_fold = [], {}
+        monitored, val_per_fold, histories = [], {}, {}
         for ix, name in enumerate(self.step_names):
             if self.commands[ix].__name__ != "train_fold":
                 continue
             results = self.read_step_results("train_fold", self.params[ix])
             monitored.append(results["monitored"])
+            histories.setdefault(self.params[ix][0], {})[self.params[ix][1]] = results["history"]
             prefix = f"val/{self.params[ix][0]}/"
             last = results["history"][-1] if results["history"] else {}
             val_per_fold[self.params[ix][1]] = {k.removeprefix(prefix): v for k, v in last.items() if k.startswith(prefix)}
@@ -122,6 +128,35 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.summary["tasks"] = tasks
         if monitored:
             self.summary["monitored"] = {"metric": f"val/{self.pivot}/loss", **aggregate(monitored)}
+        self.plot_results(histories)
+
+    def plot_results(self, histories: dict[str, dict[int, list[dict[str, float]]]]) -> None:
+        """Learning curves per trained task; a confusion matrix per predicted task (test split, folds pooled)."""
+        from mml_core.results import outputs
+        from mml_core.results.plots import confusion_matrix, learning_curves
+        from mml_core.results.predictions import pooled_predictions
+
+        for task, per_fold in histories.items():
+            learning_curves(per_fold, task, outputs.task_plot(self.results_dir, outputs.LEARNING_CURVES_DIR, task))
+        predictions: dict[str, list[Path]] = {}
+        for ix, name in enumerate(self.step_names):
+            if self.commands[ix].__name__ == "predict_fold":
+                task, _, eval_on = self.params[ix]
+                predictions.setdefault(eval_on or task, []).append(self.step_dir(name) / PREDICTIONS)
+        for task, paths in predictions.items():
+            targets, predicted = pooled_predictions(paths, split="test")
+            if not len(targets):
+                logger.warning("Task %s has no test predictions; no confusion matrix.", task)
+                continue
+            struct = self.get_struct(task)
+            folds = f"{len(paths)} fold{'s' if len(paths) > 1 else ''}"
+            confusion_matrix(
+                targets,
+                predicted,
+                [struct.idx_to_class[i] for i in sorted(struct.idx_to_class)],
+                outputs.task_plot(self.results_dir, outputs.CONFUSION_MATRIX_DIR, task),
+                title=f"{task}: test split, {folds} pooled ({len(targets)} predictions)",
+            )
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -194,8 +229,6 @@ class TrainingScheduler(AbstractBaseScheduler):
         """Predict the test, val and unlabeled splits with the model of ``fold``."""
         import torch
 
-        from mml_core.io import atomic_write
-
         if eval_on not in (None, task_name):
             raise MisconfigurationError("Predicting on another task (eval_on) is not supported yet.")
         logger.info("Starting predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
@@ -212,13 +245,12 @@ class TrainingScheduler(AbstractBaseScheduler):
             targets = torch.cat([b["targets"] for b in batches]) if batches else torch.empty(0, dtype=torch.long)
             indices = torch.cat([b["indices"] for b in batches]).tolist() if batches else []
             predictions[split] = {
-                "logits": logits,
-                "targets": targets,
+                "logits": logits.float().numpy(),
+                "targets": targets.numpy(),
                 "sample_ids": [dataset.ids[i] for i in indices],
             }
             counts[split] = len(indices)
-        path = self.step_dir() / "predictions.pt"
-        atomic_write(path, lambda tmp: torch.save(predictions, tmp))
+        path = write_predictions(self.step_dir() / PREDICTIONS, predictions)
         self.step_results.update(predictions=str(path), counts=counts)
         logger.info("Finished predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
 

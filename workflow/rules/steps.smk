@@ -5,6 +5,28 @@
 # which jobs rebuild the scheduler from) takes `input`, so Snakemake counts it as derived and
 # leaves it out of the trigger. Per-job work is one input and one params function: planning
 # cost grows with every callable Snakemake has to inspect per job.
+from mml_core.results import outputs
+
+
+def report_outputs(kind):
+    """finish_exp's files for people, flagged for `snakemake --report` (names: mml_core.results.outputs)."""
+    if kind != "finish_exp":
+        return {}
+    root = PLAN.root
+    return {
+        "summary_md": report(str(root / outputs.SUMMARY_MD), caption=outputs.caption("summary_md"),
+                             category="Summary", labels={"table": "mean ± std (paste)"}),
+        "summary_csv": report(str(root / outputs.SUMMARY_CSV), caption=outputs.caption("summary_csv"),
+                              category="Summary", labels={"table": "every fold (CSV)"}),
+        "fold_metrics": report(str(root / outputs.FOLD_METRICS_PNG), caption=outputs.caption("fold_metrics"),
+                               category="Plots", subcategory="Per-fold metrics", labels={"plot": "metrics per fold"}),
+        "learning_curves": report(directory(str(root / outputs.LEARNING_CURVES_DIR)), patterns=["{task}.png"],
+                                  caption=outputs.caption("learning_curves"), category="Plots",
+                                  subcategory="Learning curves", labels={"task": "{task}"}),
+        "confusion_matrix": report(directory(str(root / outputs.CONFUSION_MATRIX_DIR)), patterns=["{task}.png"],
+                                   caption=outputs.caption("confusion_matrix"), category="Plots",
+                                   subcategory="Confusion matrices", labels={"task": "{task}"}),
+    }
 
 
 def step_inputs(kind):
@@ -21,6 +43,7 @@ for spec in PLAN.rules():
         output:
             metrics=spec.output,
             extra=spec.extra_outputs,
+            **report_outputs(spec.kind),
         log:
             spec.log,
         params:
