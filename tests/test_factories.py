@@ -92,16 +92,15 @@ def test_lightning_tune_finds_lr_and_is_skipped_when_resuming(scheduler):
     assert model.lr == before
 
 
-def test_train_fold_writes_weights_and_resumes_from_last_checkpoint(scheduler, tmp_path):
+def test_train_fold_writes_weights_history_and_checkpoints(scheduler, tmp_path):
     scheduler.train_fold("sk_digits", 0)
-    first = scheduler.step_results
-    assert first["resumed_from"] is None and len(first["history"]) == 1
-    assert (tmp_path / "results/default/steps/train_fold--sk_digits_0/model.pt").is_file()
-    assert (scheduler.get_checkpoints_dir() / "last.ckpt").is_file()
-    # a second run with more epochs continues from the checkpoint instead of starting over
-    scheduler.cfg.trainer.max_epochs = 2
-    scheduler.step_results = {}
-    scheduler.train_fold("sk_digits", 0)
-    second = scheduler.step_results
-    assert second["resumed_from"].endswith("last.ckpt")
-    assert [r["epoch"] for r in second["history"]] == [0, 1]  # history restored from the checkpoint
+    results = scheduler.step_results
+    assert results["resumed_from"] is None and [r["epoch"] for r in results["history"]] == [0]
+    assert results["monitored"] == results["history"][-1]["val/sk_digits/loss"]
+    saved = torch.load(tmp_path / "results/default/steps/train_fold--sk_digits_0/model.pt")
+    assert saved["task"] == "sk_digits" and saved["fold"] == 0
+    ckpt_dir = scheduler.get_checkpoints_dir()
+    assert (ckpt_dir / "last.ckpt").is_file() and (ckpt_dir / "step.json").is_file()
+    # the metrics history is part of the checkpoint, so a resumed step keeps earlier epochs
+    state = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
+    assert any(v.get("metrics") == results["history"] for v in state["callbacks"].values())
