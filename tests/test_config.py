@@ -66,10 +66,22 @@ def test_wrong_type_names_key_type_and_value():
         from_snakemake(config)
 
 
-def test_missing_key_is_reported():
+def test_missing_keys_take_the_defaults():
+    # Snakemake replaces a whole section when it cannot parse a --config value (a '?' in a tag)
     config = default_dict()
-    del config["pivot"]["tags"]
-    with pytest.raises(ConfigError, match="'pivot.tags' is missing"):
+    config["pivot"] = "{name: sk_digits, tags: +shrink_train?200}"
+    config["mode"] = {"cv": "false"}
+    cfg = from_snakemake(config)
+    assert cfg.pivot.tags == "+shrink_train?200" and cfg.mode.cv is False
+    assert cfg.mode.scheduler == "train" and list(cfg.mode.subroutines) == ["train", "predict", "test"]
+    config["task_list"] = "[sk_digits+nested?1, sk_digits_parity]"
+    assert list(from_snakemake(config).task_list) == ["sk_digits+nested?1", "sk_digits_parity"]
+
+
+def test_null_where_a_value_is_required_is_reported():
+    config = default_dict()
+    config["pivot"]["tags"] = None
+    with pytest.raises(ConfigError, match="'pivot.tags' must be string, got None"):
         from_snakemake(config)
 
 

@@ -6,6 +6,7 @@ import copy
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def coerce(value: Any, schema: Mapping | None) -> Any:
         items = schema.get("items")
         return [coerce(v, items if isinstance(items, Mapping) else None) for v in value]
     types = _types_of(schema)
+    if isinstance(value, str) and types & {"array", "object"} and value.strip()[:1] in ("[", "{"):
+        parsed = _parse_flow(value)
+        if _matches(parsed, types & {"array", "object"}):
+            return coerce(parsed, schema)
     if isinstance(value, str) and "null" in types and value in ("null", "Null", "NULL", "~"):
         return None
     if isinstance(value, str) and types and "string" not in types:
@@ -87,6 +92,23 @@ def coerce(value: Any, schema: Mapping | None) -> Any:
             except ValueError:
                 pass
     return value
+
+
+_TAGGED = re.compile(r"""([^\s,\[\]{}:'"]*\?[^\s,\[\]{}:'"]*)""")
+
+
+def _parse_flow(value: str) -> Any:
+    """Parse a YAML flow list or mapping (``[a, b]``, ``{name: x}``), or return None.
+
+    MML task names with tags (``sk_digits+nested?1``) break PyYAML's flow parser on the '?', so
+    such plain words are quoted before a second attempt.
+    """
+    for text in (value, _TAGGED.sub(r'"\1"', value)):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+    return None
 
 
 def _key_path(error) -> str:
@@ -134,10 +156,31 @@ def validate(config: Mapping) -> None:
 
 
 def from_snakemake(config: Mapping) -> DictConfig:
-    """Coerce and validate a merged config dict (Snakemake's ``config``) into a ``DictConfig``."""
-    plain = coerce(copy.deepcopy(_to_plain(config)), load_schema())
+    """Coerce and validate a merged config dict (Snakemake's ``config``) into a ``DictConfig``.
+
+    Keys the dict lacks take the default experiment's values: Snakemake replaces a whole section
+    when its ``--config`` value is a string it could not parse as YAML (tagged names such as
+    ``'pivot={name: t, tags: +nested?1}'``), and the section's other keys must not vanish.
+    """
+    plain = _fill_defaults(coerce(copy.deepcopy(_to_plain(config)), load_schema()), _defaults())
     validate(plain)
     return OmegaConf.create(plain)
+
+
+@functools.cache
+def _default_text() -> str:
+    return DEFAULT_CONFIG_PATH.read_text()
+
+
+def _defaults() -> dict:
+    return yaml.safe_load(_default_text())
+
+
+def _fill_defaults(value: Any, default: Any) -> Any:
+    """``value`` with the keys it lacks taken from ``default``, recursively for mappings."""
+    if isinstance(value, dict) and isinstance(default, dict):
+        return {**default, **{k: _fill_defaults(v, default.get(k)) for k, v in value.items()}}
+    return value
 
 
 def _to_plain(config: Any) -> Any:

@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from mml_core.config import instantiate
-from mml_core.models.metrics import classification_metrics
+from mml_core.models.metrics import bootstrapped_test_metrics, classification_metrics, test_metrics
 
 PHASES = ("train", "val", "test")
 
@@ -49,14 +49,37 @@ class MultiTaskModule(pl.LightningModule):
         self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
         self.lr = float(self.optimizer_cfg.pop("lr", 1e-3))
         self.lr_scheduler_cfg = dict(lr_scheduler or {"_target_": None})
+        self.num_classes = list(task_classes.values())
         self.metrics = nn.ModuleDict(
             {
-                f"{phase}_{i}": classification_metrics(n).clone(prefix=f"{phase}/{task}/")
+                f"{phase}_{i}": (test_metrics(n) if phase == "test" else classification_metrics(n)).clone(
+                    prefix=f"{phase}/{task}/"
+                )
                 for phase in PHASES
                 for i, (task, n) in enumerate(task_classes.items())
             }
         )
         self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES[1:] for i in range(len(self.heads))})
+        self.bootstrap = nn.ModuleDict()
+        self._bootstrapped: set[str] = set()
+
+    def set_bootstrap(self, num_bootstraps: int) -> None:
+        """Also report each test metric's mean and std over ``num_bootstraps`` resamples (0: off)."""
+        self.bootstrap = nn.ModuleDict(
+            {
+                f"test_{i}": nn.ModuleDict(bootstrapped_test_metrics(n, num_bootstraps))
+                for i, n in enumerate(self.num_classes)
+            }
+            if num_bootstraps > 0
+            else {}
+        )
+
+    def setup_redirection(self, head: str, task: str) -> None:
+        """Evaluate ``task``'s data through ``head``'s classifier (MML's eval_on); logged names use ``task``."""
+        i = self.task_names.index(head)
+        self.task_names[i] = task
+        for phase in PHASES:
+            self.metrics[f"{phase}_{i}"] = self.metrics[f"{phase}_{i}"].clone(prefix=f"{phase}/{task}/")
 
     def forward(self, x: torch.Tensor, task_index: int = 0) -> torch.Tensor:
         return self.heads[task_index](self.backbone(x))
@@ -92,6 +115,11 @@ class MultiTaskModule(pl.LightningModule):
         metrics = self.metrics[f"{phase}_{dataloader_idx}"]
         metrics.update(logits, y)
         self.log_dict(metrics, on_step=False, on_epoch=True, add_dataloader_idx=False)
+        key = f"{phase}_{dataloader_idx}"
+        if key in self.bootstrap:
+            for booted in self.bootstrap[key].values():
+                booted.update(logits, y)
+            self._bootstrapped.add(key)
         self.log(f"{phase}/{task}/loss", loss, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
 
     def _eval_epoch_end(self, phase: str) -> None:
@@ -114,6 +142,15 @@ class MultiTaskModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+        for key, booted in self.bootstrap.items():
+            task = self.task_names[int(key.split("_")[1])]
+            for name, metric in booted.items():
+                if key in self._bootstrapped:  # BootStrapper does not count its updates
+                    stats = metric.compute()
+                    self.log(f"test/{task}/{name}_boot_mean", stats["mean"])
+                    self.log(f"test/{task}/{name}_boot_std", stats["std"])
+                metric.reset()
+        self._bootstrapped.clear()
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         x, y, indices = batch

@@ -408,8 +408,11 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
                 f"Tasks {unsupported} are not classification tasks; mml_core trains classification tasks only."
             )
         plain = OmegaConf.to_container(self.cfg, resolve=True)
+        # the pivot's image size (datasets resize each task to its largest images; RGB as in MML)
+        sizes = task_structs[0].sizes
+        image_size = min(int(sizes.get("max_height") or 224), int(sizes.get("max_width") or 224))
         return MultiTaskModule(
-            backbone=build_backbone(plain["arch"], in_channels=3),
+            backbone=build_backbone(plain["arch"], in_channels=3, image_size=image_size),
             task_classes={s.name: s.num_classes for s in task_structs},
             task_weights=list(task_weights) if task_weights else None,
             optimizer=plain["optimizer"],

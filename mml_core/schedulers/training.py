@@ -1,44 +1,76 @@
-"""``TrainingScheduler`` (mode ``train``): train every fold of the pivot, predict, test.
+"""``TrainingScheduler`` (mode ``train``): MML's training modes as steps.
 
 Steps and their files under ``results/<proj>/steps/<step>/``:
 
-- ``train_fold--<task>_<fold>``: ``model.pt`` (final weights) and the metrics history;
+- ``train_fold--<task>_<fold>``: ``model.pt`` (final or best weights) and the metrics history;
   checkpoints in ``results/<proj>/checkpoints/<step>/`` let an interrupted step resume.
 - ``predict_fold--<task>_<fold>_<eval_on>``: ``predictions.npz`` with logits, targets and sample
   ids of the test, val and unlabeled splits (see :mod:`mml_core.results.predictions`).
-- ``test_task--<task>_<eval_on>``: test metrics of every trained fold's model, mean and std.
+- ``test_task--<task>_<eval_on>``: test metrics of every model trained on ``task``, mean and std.
 
-Params match MML's (``eval_on`` is ``None`` for the task itself) so step names stay stable.
+Modes (``mode.*``): ``cv`` (every fold), ``nested`` (train ``pivot+nested?k``, predict its held-out
+fold and the pivot's test split), ``multitask`` with ``co_tasks`` and ``task_weights`` (co-tasks
+trained jointly, one head each), ``eval_on`` (other tasks predicted and tested through the pivot's
+head), ``store_parameters``, ``store_best``. Params match MML's (``eval_on`` is ``None`` for the
+task itself) so step names stay stable.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mml_core.results.predictions import FILENAME as PREDICTIONS
 from mml_core.results.predictions import write_predictions
 from mml_core.results.summary import aggregate, aggregate_folds
 from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config, step_name
+from mml_core.tasks import ARG_SEP, TAG_SEP, split_task_name
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
 logger = logging.getLogger(__name__)
 
+_DATA_KEYS = ("data_dir", "preprocessing")
 TRAIN_KEYS = (
-    "data_dir", "preprocessing", "seed", "trainer", "tune", "cbs", "sampling", "arch", "optimizer", "lr_scheduler",
+    *_DATA_KEYS, "seed", "trainer", "tune", "cbs", "sampling", "arch", "optimizer", "lr_scheduler",
+    "mode.task_weights", "mode.store_best", "mode.store_parameters",
 )  # fmt: skip
-EVAL_KEYS = ("data_dir", "preprocessing", "trainer", "sampling", "arch")
+PREDICT_KEYS = (*_DATA_KEYS, "trainer", "sampling", "arch", "mode.task_weights")
+TEST_KEYS = (*PREDICT_KEYS, "metrics")
 PREDICT_SPLITS = ("test", "val", "unlabeled")
 
 
+def _check_leakage(cfg: DictConfig) -> None:
+    """MML's information-leakage checks: in cross-validation without nesting the validation fold is
+    also the fold the CV estimate is computed on, so it must not steer training."""
+    if not cfg.mode.cv or cfg.mode.nested:
+        return
+    target = cfg.lr_scheduler.get("_target_") or ""
+    if "ReduceLROnPlateau" in target:
+        raise MisconfigurationError(
+            "lr_scheduler ReduceLROnPlateau reacts to the validation fold, which mode.cv=true also uses to "
+            "estimate performance: information leaks from val into training. Set mode.nested=true (the "
+            "estimate then comes from held-out folds), or use a schedule that ignores val "
+            "(--config 'lr_scheduler={_target_: null}' or torch.optim.lr_scheduler.CosineAnnealingLR)."
+        )
+    for name, spec in cfg.cbs.items():
+        if "EarlyStopping" in spec.get("_target_", "") and "val" in str(spec.get("monitor", "")):
+            raise MisconfigurationError(
+                f"Callback cbs.{name} (EarlyStopping on '{spec.get('monitor')}') stops training by the validation "
+                "fold, which mode.cv=true also uses to estimate performance: information leaks from val into "
+                f"training. Set mode.nested=true, monitor a metric that does not depend on val (e.g. train/loss), "
+                f"or remove cbs.{name}."
+            )
+
+
 class TrainingScheduler(AbstractBaseScheduler):
-    """Model training with cross-validation, prediction and testing (MML's TrainingScheduler).
+    """Model training with cross-validation, nesting, multi-task learning, prediction and testing.
 
     Hooks for subclasses: :meth:`before_training_hook` and :meth:`after_training_hook`, next to the
     base class's ``after_preparation_hook`` and ``before_finishing_hook``.
@@ -49,39 +81,166 @@ class TrainingScheduler(AbstractBaseScheduler):
             raise MisconfigurationError(
                 "The train scheduler needs a pivot task: set pivot.name (e.g. --config 'pivot={name: sk_digits}')."
             )
+        _check_leakage(cfg)
+        mode = cfg.mode
+        if not mode.store_parameters and {"predict", "test"} & set(mode.subroutines):
+            raise MisconfigurationError(
+                "mode.subroutines includes predict or test, which load the stored weights, but "
+                "mode.store_parameters=false. Set mode.store_parameters=true or drop predict/test."
+            )
+        if mode.multitask == 1:
+            raise MisconfigurationError(
+                "mode.multitask is the TOTAL number of tasks trained jointly (pivot included): use 2 or more, or 0."
+            )
+        every, most = cfg.trainer.get("check_val_every_n_epoch"), cfg.trainer.get("max_epochs")
+        if every and most and most > 0 and every > most:
+            raise MisconfigurationError(
+                f"trainer.check_val_every_n_epoch={every} exceeds trainer.max_epochs={most}: training would never "
+                "validate, but the train scheduler monitors the validation loss. Lower check_val_every_n_epoch."
+            )
         self.n_folds = -1  # set in create_routine
+        self.co_tasks: list[str] = []
+        # trained models: task -> folds (from the schedule, plus nothing else)
+        self.trained: dict[str, list[int]] = {}
         super().__init__(cfg=cfg, available_subroutines=["train", "predict", "test"])
 
+    # -- the schedule -------------------------------------------------------------------------
+
+    def nested_name(self, fold: int) -> str:
+        """The pivot with fold ``fold`` held out as its test split."""
+        return f"{self.pivot}{TAG_SEP}nested{ARG_SEP}{fold}"
+
+    def _derived_from_pivot(self, task: str) -> bool:
+        """The pivot or a tagged variant of it (same base task)."""
+        return split_task_name(task)[0] == split_task_name(self.pivot)[0]
+
+    def _choose_co_tasks(self) -> list[str]:
+        mode = self.cfg.mode
+        if not mode.multitask:
+            return []
+        candidates = [t for t in self.cfg.task_list if not self._derived_from_pivot(t)]
+        wanted = mode.multitask - 1
+        if mode.co_tasks == "random":
+            if len(candidates) < wanted:
+                raise MisconfigurationError(
+                    f"mode.multitask={mode.multitask} needs {wanted} co-task(s) besides the pivot, but task_list "
+                    f"offers {len(candidates)} ({candidates}). Add tasks to task_list or lower mode.multitask."
+                )
+            # seeded: every job of the experiment draws the same co-tasks
+            chosen = random.Random(self.cfg.seed).sample(candidates, k=wanted)
+            logger.info("Randomly selected co-learning tasks: %s", chosen)
+            return chosen
+        chosen = list(mode.co_tasks) if OmegaConf.is_list(mode.co_tasks) else [mode.co_tasks]
+        unknown = [t for t in chosen if t not in self.cfg.task_list]
+        if unknown:
+            raise MisconfigurationError(f"mode.co_tasks {unknown} are not in task_list {list(self.cfg.task_list)}.")
+        if len(set(chosen)) != len(chosen):
+            raise MisconfigurationError(
+                "mode.co_tasks repeats a task; use the identity tag (task+identity) for a second copy."
+            )
+        if any(self._derived_from_pivot(t) for t in chosen):
+            raise MisconfigurationError("mode.co_tasks must not contain the pivot or a task derived from it.")
+        if len(chosen) != wanted:
+            raise MisconfigurationError(
+                f"mode.co_tasks lists {len(chosen)} task(s) but mode.multitask={mode.multitask} asks for {wanted}."
+            )
+        return chosen
+
     def create_routine(self) -> None:
-        """Training of every (or the first) pivot fold, prediction per fold, testing of the task."""
+        """Training per fold (nested or not), prediction per fold and evaluated task, testing per task."""
+        mode = self.cfg.mode
         self.n_folds = self.task_factory.num_folds(self.pivot)
         if self.n_folds < 1:
             raise MisconfigurationError(f"Pivot task {self.pivot} has no train_folds; recreate its task file.")
-        self.folds = list(range(self.n_folds)) if self.cfg.mode.cv else [0]
+        self.folds = list(range(self.n_folds)) if mode.cv else [0]
+        self.co_tasks = self._choose_co_tasks()
+        weights = mode.task_weights
+        if weights is not None and len(weights) != 1 + len(self.co_tasks):
+            raise MisconfigurationError(
+                f"mode.task_weights has {len(weights)} weight(s) for {1 + len(self.co_tasks)} task(s) "
+                f"(pivot and co-tasks {self.co_tasks}); give one per task, pivot first."
+            )
+        if mode.nested:
+            for fold in self.folds:
+                name = self.nested_name(fold)
+                self.task_factory.num_folds(name)  # checks the tag before anything runs
+                if name not in self.cfg.task_list:
+                    self.cfg.task_list.append(name)
+            models = [(self.nested_name(fold), 0) for fold in self.folds]
+        else:
+            models = [(self.pivot, fold) for fold in self.folds]
+        for task, fold in models:
+            self.trained.setdefault(task, []).append(fold)
+        eval_on = list(mode.eval_on or [])
+        unknown = [t for t in eval_on if t not in self.cfg.task_list]
+        if unknown:
+            raise MisconfigurationError(
+                f"mode.eval_on {unknown} are not in task_list {list(self.cfg.task_list)}; add them to task_list."
+            )
+        self._check_eval_on(on_disk_only=True)
+        evaluated: list[str | None] = [None, *eval_on]
         if "train" in self.subroutines:
-            for fold in self.folds:
+            for task, fold in models:
                 self.commands.append(self.train_fold)
-                self.params.append([self.pivot, fold])
+                self.params.append([task, fold])
         if "predict" in self.subroutines:
-            for fold in self.folds:
-                self.commands.append(self.predict_fold)
-                self.params.append([self.pivot, fold, None])
+            for task, fold in models:
+                for target in evaluated:
+                    self.commands.append(self.predict_fold)
+                    self.params.append([task, fold, target])
+                    if mode.nested and target is None:
+                        # the pivot's own test split too, to compare with non-nested runs (as MML)
+                        self.commands.append(self.predict_fold)
+                        self.params.append([task, fold, self.pivot])
         if "test" in self.subroutines:
-            self.commands.append(self.test_task)
-            self.params.append([self.pivot, None])
+            for task in self.trained:
+                for target in evaluated:
+                    self.commands.append(self.test_task)
+                    self.params.append([task, target])
+
+    def _check_eval_on(self, on_disk_only: bool = False) -> None:
+        """eval_on tasks go through the pivot's head: same task type and number of classes."""
+        for task in self.cfg.mode.eval_on or []:
+            if on_disk_only and not all(self.task_factory.task_file(t).is_file() for t in (self.pivot, task)):
+                continue  # demo data not written yet: checked again in after_preparation_hook
+            pivot, other = self.get_struct(self.pivot), self.get_struct(task)
+            if pivot.task_type != other.task_type or pivot.num_classes != other.num_classes:
+                raise MisconfigurationError(
+                    f"mode.eval_on task {task} ({other.task_type}, {other.num_classes} classes) cannot be evaluated "
+                    f"through the head of pivot {self.pivot} ({pivot.task_type}, {pivot.num_classes} classes): task "
+                    "type and number of classes must match. Remove it from mode.eval_on."
+                )
 
     def step_dependencies(self, command_ix: int) -> list[int]:
-        """Predict needs its fold's training, test needs every fold's training, training needs nothing."""
+        """Predict needs its fold's training, test needs the training of every model it tests."""
         command, params = self.commands[command_ix].__name__, self.params[command_ix]
         if command == "predict_fold":
             wanted = {step_name("train_fold", params[:2])}
         elif command == "test_task":
-            wanted = {step_name("train_fold", [params[0], fold]) for fold in self.folds}
+            wanted = {step_name("train_fold", [params[0], fold]) for fold in self.trained.get(params[0], [])}
         else:
             return []
         return [ix for ix, name in enumerate(self.step_names) if name in wanted]
 
+    def step_tasks(self, command_ix: int) -> list[str]:
+        """The base rule's tasks plus the co-tasks whose heads every model of this experiment has."""
+        tasks = super().step_tasks(command_ix)
+        if self.commands[command_ix].__name__ in ("train_fold", "predict_fold", "test_task"):
+            tasks = tasks + [t for t in self.co_tasks if t not in tasks]
+        return tasks
+
+    def command_config(self, command: str) -> dict[str, Any]:
+        """The declared keys, plus the resolved co-tasks (a random draw depends on task_list and seed)."""
+        slice_ = super().command_config(command)
+        if command in ("train_fold", "predict_fold", "test_task") and self.co_tasks:
+            slice_["co_tasks"] = list(self.co_tasks)
+        return slice_
+
     # -- hooks ----------------------------------------------------------------------------------
+
+    def after_preparation_hook(self) -> None:
+        """Check eval_on compatibility once the task files exist (demo data is written by then)."""
+        self._check_eval_on()
 
     def before_training_hook(
         self,
@@ -103,26 +262,41 @@ class TrainingScheduler(AbstractBaseScheduler):
     ) -> None:
         """Inspect or modify the trained model before its weights are stored."""
 
+    def _reported(self, task: str, fold: int) -> tuple[str, int]:
+        """Where a model's results are reported: nested models under the pivot, by outer fold."""
+        prefix = f"{self.pivot}{TAG_SEP}nested{ARG_SEP}"
+        if self.cfg.mode.nested and task.startswith(prefix):
+            return self.pivot, int(task.removeprefix(prefix))
+        return task, fold
+
     def before_finishing_hook(self) -> None:
-        """Summary: test metrics per task (mean/std over folds), else the last validation metrics;
-        ``return_value`` is the mean final validation loss over the trained folds (as in MML)."""
+        """Summary: test metrics per evaluated task (mean/std over folds; nested runs over outer
+        folds), else the last validation metrics; ``return_value`` is the mean final (or best)
+        validation loss over the trained models (as in MML); learning curves and confusion matrices."""
         monitored, val_per_fold, histories = [], {}, {}
         for ix, name in enumerate(self.step_names):
             if self.commands[ix].__name__ != "train_fold":
                 continue
+            task, fold = self.params[ix]
             results = self.read_step_results("train_fold", self.params[ix])
             monitored.append(results["monitored"])
-            histories.setdefault(self.params[ix][0], {})[self.params[ix][1]] = results["history"]
-            prefix = f"val/{self.params[ix][0]}/"
+            reported, key = self._reported(task, fold)
+            histories.setdefault(reported, {})[key] = [
+                {k.replace(f"/{task}/", f"/{reported}/"): v for k, v in record.items()} for record in results["history"]
+            ]
+            prefix = f"val/{task}/"
             last = results["history"][-1] if results["history"] else {}
-            val_per_fold[self.params[ix][1]] = {k.removeprefix(prefix): v for k, v in last.items() if k.startswith(prefix)}
+            val_per_fold[key] = {k.removeprefix(prefix): v for k, v in last.items() if k.startswith(prefix)}
         if monitored:
             self.return_value = statistics.fmean(monitored)
-        tasks: dict[str, Any] = {}
+        per_task: dict[str, dict[int, dict[str, float]]] = {}
         for ix, name in enumerate(self.step_names):
             if self.commands[ix].__name__ == "test_task":
                 task, eval_on = self.params[ix]
-                tasks[eval_on or task] = self.read_step_results("test_task", self.params[ix])["metrics"]
+                for fold, values in self.read_step_results("test_task", self.params[ix])["per_fold"].items():
+                    reported, key = self._reported(task, int(fold))
+                    per_task.setdefault(eval_on or reported, {})[key] = values
+        tasks = {task: aggregate_folds(folds) for task, folds in per_task.items()}
         if not tasks and val_per_fold:
             tasks[self.pivot] = aggregate_folds(val_per_fold)
         self.summary["tasks"] = tasks
@@ -149,7 +323,7 @@ class TrainingScheduler(AbstractBaseScheduler):
                 logger.warning("Task %s has no test predictions; no confusion matrix.", task)
                 continue
             struct = self.get_struct(task)
-            folds = f"{len(paths)} fold{'s' if len(paths) > 1 else ''}"
+            folds = f"{len(paths)} model{'s' if len(paths) > 1 else ''}"
             confusion_matrix(
                 targets,
                 predicted,
@@ -160,7 +334,11 @@ class TrainingScheduler(AbstractBaseScheduler):
 
     # -- commands -------------------------------------------------------------------------------
 
-    def _model_path(self, task_name: str, fold: int):
+    def _model_tasks(self, task_name: str) -> list[str]:
+        """The tasks a model of ``task_name`` has heads for: the task itself, then the co-tasks."""
+        return [task_name, *self.co_tasks]
+
+    def _model_path(self, task_name: str, fold: int) -> Path:
         return self.step_dir(step_name("train_fold", [task_name, fold])) / "model.pt"
 
     def _load_model(self, task_name: str, fold: int) -> pl.LightningModule:
@@ -169,25 +347,35 @@ class TrainingScheduler(AbstractBaseScheduler):
         path = self._model_path(task_name, fold)
         if not path.is_file():
             raise FileNotFoundError(
-                f"No trained model for task {task_name} fold {fold} at {path}. "
-                "Include 'train' in mode.subroutines (or train this fold first)."
+                f"No trained model for task {task_name} fold {fold} at {path}. Include 'train' in "
+                "mode.subroutines (or train this fold first) and keep mode.store_parameters=true."
             )
-        model = self.create_model([self.get_struct(task_name)])
+        model = self.create_model([self.get_struct(t) for t in self._model_tasks(task_name)], self.cfg.mode.task_weights)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
         return model
 
+    def _evaluation(self, task_name: str, fold: int, eval_on: str | None) -> tuple[pl.LightningModule, str]:
+        """The model of (task, fold) and the name of the task it evaluates (through task's head)."""
+        model = self._load_model(task_name, fold)
+        target = eval_on or task_name
+        if target != task_name:
+            logger.info("Evaluating task %s through the head of %s.", self.highlight_text(target), task_name)
+            model.setup_redirection(head=task_name, task=target)
+        return model, target
+
     @reads_config(*TRAIN_KEYS)
     def train_fold(self, task_name: str, fold: int) -> None:
-        """Train a model on ``fold`` of ``task_name``; resumes from the step's last checkpoint."""
+        """Train a model on ``fold`` of ``task_name`` (and the co-tasks); resumes from the step's last checkpoint."""
         import torch
 
         from mml_core.io import atomic_write
 
         logger.info("Starting training for task %s and fold %d.", self.highlight_text(task_name), fold)
-        struct = self.get_struct(task_name)
-        datamodule = self.create_datamodule([struct], fold=fold)
-        model = self.create_model([struct])
-        trainer = self.create_trainer(metrics_callback=True)
+        structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
+        datamodule = self.create_datamodule(structs, fold=fold)
+        model = self.create_model(structs, task_weights=self.cfg.mode.task_weights)
+        monitor = (f"val/{task_name}/loss", "min") if self.cfg.mode.store_best else None
+        trainer = self.create_trainer(monitor=monitor, metrics_callback=True)
         self.before_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         resume = self.resume_checkpoint()
         if resume:
@@ -206,40 +394,48 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.after_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         history = self.metrics_callback.metrics
         key = f"val/{task_name}/loss"
-        monitored = next((r[key] for r in reversed(history) if key in r), None)
+        state = model.state_dict()
+        best = self.checkpoint_callback.best_model_path if monitor else ""
+        if best:
+            monitored = float(self.checkpoint_callback.best_model_score)
+            state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        else:
+            monitored = next((r[key] for r in reversed(history) if key in r), None)
         if monitored is None:
             raise RuntimeError(
                 f"No '{key}' was recorded during training; enable validation (trainer.limit_val_batches > 0)."
             )
-        atomic_write(
-            self._model_path(task_name, fold),
-            lambda tmp: torch.save({"state_dict": model.state_dict(), "task": task_name, "fold": fold}, tmp),
-        )
+        if self.cfg.mode.store_parameters:
+            atomic_write(
+                self._model_path(task_name, fold),
+                lambda tmp: torch.save({"state_dict": state, "task": task_name, "fold": fold,
+                                        "tasks": self._model_tasks(task_name)}, tmp),
+            )
         self.step_results.update(
             monitored=monitored,
             epochs=trainer.current_epoch,
             history=history,
             resumed_from=str(resume) if resume else None,
-            model=str(self._model_path(task_name, fold)),
+            model=str(self._model_path(task_name, fold)) if self.cfg.mode.store_parameters else None,
+            best_checkpoint=best or None,
+            tasks=self._model_tasks(task_name),
         )
         logger.info("Finished training for task %s and fold %d.", self.highlight_text(task_name), fold)
 
-    @reads_config(*EVAL_KEYS)
+    @reads_config(*PREDICT_KEYS)
     def predict_fold(self, task_name: str, fold: int, eval_on: str | None = None) -> None:
-        """Predict the test, val and unlabeled splits with the model of ``fold``."""
+        """Predict the test, val and unlabeled splits of ``eval_on`` (default: the task) with the model of ``fold``."""
         import torch
 
-        if eval_on not in (None, task_name):
-            raise MisconfigurationError("Predicting on another task (eval_on) is not supported yet.")
         logger.info("Starting predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
-        model = self._load_model(task_name, fold)
-        datamodule = self.create_datamodule(self.get_struct(task_name), fold=fold)
+        model, target = self._evaluation(task_name, fold, eval_on)
+        datamodule = self.create_datamodule(self.get_struct(target), fold=fold)
         trainer = self.create_trainer()
         predictions, counts = {}, {}
         datamodule.setup()
         for split in PREDICT_SPLITS:
             datamodule.predict_on = split
-            dataset = datamodule.datasets[task_name][split]
+            dataset = datamodule.datasets[target][split]
             batches = trainer.predict(model=model, datamodule=datamodule) if len(dataset) else []
             logits = torch.cat([b["logits"] for b in batches]) if batches else torch.empty(0)
             targets = torch.cat([b["targets"] for b in batches]) if batches else torch.empty(0, dtype=torch.long)
@@ -251,26 +447,28 @@ class TrainingScheduler(AbstractBaseScheduler):
             }
             counts[split] = len(indices)
         path = write_predictions(self.step_dir() / PREDICTIONS, predictions)
-        self.step_results.update(predictions=str(path), counts=counts)
+        self.step_results.update(predictions=str(path), counts=counts, evaluated=target)
         logger.info("Finished predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
 
-    @reads_config(*EVAL_KEYS)
+    @reads_config(*TEST_KEYS)
     def test_task(self, task_name: str, eval_on: str | None = None) -> None:
-        """Test every trained fold's model on the test split; metrics per fold, mean and std."""
-        if eval_on not in (None, task_name):
-            raise MisconfigurationError("Testing on another task (eval_on) is not supported yet.")
+        """Test every model trained on ``task_name`` on the test split of ``eval_on`` (default: the task)."""
         logger.info("Starting testing for task %s.", self.highlight_text(task_name))
-        struct = self.get_struct(task_name)
         per_fold = {}
-        for fold in self.folds:
-            model = self._load_model(task_name, fold)
-            datamodule = self.create_datamodule(struct, fold=fold)
+        for fold in self.trained.get(task_name, []):
+            model, target = self._evaluation(task_name, fold, eval_on)
+            model.set_bootstrap(self.cfg.metrics.bootstrap)
+            datamodule = self.create_datamodule(self.get_struct(target), fold=0)
             trainer = self.create_trainer(metrics_callback=True)
             trainer.test(model=model, datamodule=datamodule)
-            prefix = f"test/{task_name}/"
+            prefix = f"test/{target}/"
             per_fold[fold] = {
                 k.removeprefix(prefix): v for k, v in self.metrics_callback.metrics[-1].items() if k.startswith(prefix)
             }
             logger.info("Fold %d: %s", fold, per_fold[fold])
-        self.step_results.update(per_fold=per_fold, metrics=aggregate_folds(per_fold))
+        if not per_fold:
+            raise MisconfigurationError(
+                f"No model of task {task_name} is part of this schedule; test_task tests the models trained here."
+            )
+        self.step_results.update(per_fold=per_fold, metrics=aggregate_folds(per_fold), evaluated=eval_on or task_name)
         logger.info("Finished testing for task %s.", self.highlight_text(task_name))

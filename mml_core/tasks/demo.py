@@ -4,7 +4,8 @@
 task into ``<data_dir>/RAW/DSET_sklearn_digits/``. The split is fixed (seed 0, independent of the
 experiment seed): 20 % stratified test split, five stratified folds over the rest. Derived tasks
 reuse the images: parity (even/odd) and "low" (digits 0-4 only) give multi-task settings
-something to work with.
+something to work with; "shifted" (the same digits moved one pixel right and down, 10 classes
+like sk_digits) is a small domain shift to evaluate on (``mode.eval_on``).
 """
 
 from __future__ import annotations
@@ -30,22 +31,31 @@ N_FOLDS = 5
 TEST_FRACTION = 0.2
 _SPLIT_SEED = 0
 
-# task name -> (description, label mapping digit -> class index or None to drop, class names)
-DEMO_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str]]] = {
+# task name -> (description, label mapping digit -> class index or None to drop, class names, image folder)
+DEMO_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = {
     "sk_digits": (
         "Handwritten digit recognition (10 classes) on scikit-learn's 8x8 digits.",
         {d: d for d in range(10)},
         {d: str(d) for d in range(10)},
+        "images",
     ),
     "sk_digits_parity": (
         "Is the handwritten digit even or odd? (scikit-learn's 8x8 digits)",
         {d: d % 2 for d in range(10)},
         {0: "even", 1: "odd"},
+        "images",
     ),
     "sk_digits_low": (
         "Digits 0-4 only (5 classes) of scikit-learn's 8x8 digits.",
         {d: (d if d < 5 else None) for d in range(10)},
         {d: str(d) for d in range(5)},
+        "images",
+    ),
+    "sk_digits_shifted": (
+        "scikit-learn's 8x8 digits moved one pixel right and down (10 classes): a small domain shift.",
+        {d: d for d in range(10)},
+        {d: str(d) for d in range(10)},
+        "images_shifted",
     ),
 }
 
@@ -62,17 +72,20 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     from sklearn.datasets import load_digits
 
     dset_root = dataset_dir(data_dir, DATASET)
-    image_dir = dset_root / "images"
-    image_dir.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    shifted = np.zeros_like(images)
+    shifted[:, 1:, 1:] = images[:, :-1, :-1]
     labels = digits.target.astype(int)
     ids = [f"digit_{i:04d}" for i in range(len(labels))]
-    for sample_id, image in zip(ids, images):
-        path = image_dir / f"{sample_id}.png"
-        if not path.exists():
-            Image.fromarray(image).save(path)
-    logger.info("Wrote %d digit images to %s", len(ids), image_dir)
+    for folder, variant in (("images", images), ("images_shifted", shifted)):
+        image_dir = dset_root / folder
+        image_dir.mkdir(parents=True, exist_ok=True)
+        for sample_id, image in zip(ids, variant):
+            path = image_dir / f"{sample_id}.png"
+            if not path.exists():
+                Image.fromarray(image).save(path)
+        logger.info("Wrote %d digit images to %s", len(ids), image_dir)
 
     label_of = dict(zip(ids, labels.tolist()))
     train_ids, test_ids = split_test(ids, labels, TEST_FRACTION, _SPLIT_SEED)
@@ -81,10 +94,10 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     pixels = images[[position[i] for i in train_ids]].astype(np.float64) / 255.0
     mean, std = float(pixels.mean()), float(pixels.std())
     written = []
-    for name, (text, mapping, classes) in DEMO_TASKS.items():
+    for name, (text, mapping, classes, folder) in DEMO_TASKS.items():
         kept = {i: mapping[label_of[i]] for i in ids if mapping[label_of[i]] is not None}
         train, test = (
-            {i: {"image": f"images/{i}.png", "class": kept[i]} for i in split if i in kept}
+            {i: {"image": f"{folder}/{i}.png", "class": kept[i]} for i in split if i in kept}
             for split in (train_ids, test_ids)
         )
         desc = TaskDescription(
