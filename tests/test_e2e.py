@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -63,9 +64,16 @@ def test_quick_run_writes_demo_data_step_files_and_logs(tmp_path):
     # a key only training reads reruns training and what depends on it, not the preparation
     dry = run_snakemake(tmp_path, "-n", config=["trainer={max_epochs: 2}"])
     assert job_counts(dry.stdout) == {"train_fold": 1, "predict_fold": 1, "test_task": 1, "finish_exp": 1, "all": 1}
+    assert "reason: Params have changed since last execution" in dry.stdout
+    # a key only the test step reads reruns only test and finish
+    dry = run_snakemake(tmp_path, "-n", config=["metrics={bootstrap: 5}"])
+    assert job_counts(dry.stdout) == {"test_task": 1, "finish_exp": 1, "all": 1}
     # a task added to task_list re-prepares, but no finished training reruns
     dry = run_snakemake(tmp_path, "-n", config=["task_list=[sk_digits, sk_digits_parity]"])
     assert job_counts(dry.stdout) == {"prepare_exp": 1, "finish_exp": 1, "all": 1}
+    # the job script or library code changing (a git checkout) does not retrain a finished study
+    os.utime(REPO / "mml_core/schedulers/training.py")
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
 
 
 def test_dry_run_lists_every_step_without_importing_torch(tmp_path):

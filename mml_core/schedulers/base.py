@@ -70,6 +70,17 @@ def step_name(command: str, params: Sequence[Any]) -> str:
     return _UNSAFE.sub("-", f"{command}--{'_'.join(str(p) for p in params)}")
 
 
+def stale_results_message(stale: Sequence[tuple[str, str]], results_dir: Path) -> str:
+    """The message for step results (command, step) computed under another config than the current one."""
+    rules = sorted({command for command, _ in stale})
+    return (
+        f"{len(stale)} step result(s) in {results_dir} were computed under a different config than the "
+        f"current one (e.g. {stale[0][1]}); Snakemake does not rerun them because its records in .snakemake/ do "
+        f"not know their config. Rerun them with `snakemake --cores N --forcerun {' '.join(rules)}`, or use "
+        "another proj (--config proj=...) to keep both studies."
+    )
+
+
 class AbstractBaseScheduler(metaclass=abc.ABCMeta):
     """Base class of a series of experiments; see the module docstring for the Snakemake mapping."""
 
@@ -349,13 +360,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
             ):
                 stale.append((command, name))
         if stale:
-            rules = sorted({command for command, _ in stale})
-            raise MisconfigurationError(
-                f"{len(stale)} step result(s) in {self.results_dir} were computed under a different config than "
-                f"the current one (e.g. {stale[0][1]}); Snakemake did not rerun them because its records in "
-                ".snakemake/ do not know their config. Rerun them with `snakemake --cores N --forcerun "
-                f"{' '.join(rules)}`, or use another proj (--config proj=...) to keep both studies."
-            )
+            raise MisconfigurationError(stale_results_message(stale, self.results_dir))
 
     # -- factories (import torch lazily) --------------------------------------------------------
 

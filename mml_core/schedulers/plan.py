@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mml_core.config import config_hash
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.tasks import demo, split_task_name
 
@@ -135,6 +136,26 @@ class Plan:
         """What Snakemake's params trigger compares for every step of ``kind``: the config slice
         the command reads (the step's own identity is its output path)."""
         return self.scheduler.command_config(kind)
+
+    def results_without_records(self) -> list[tuple[str, str]]:
+        """(command, step) of finished steps whose recorded config slice differs from the current one,
+        when Snakemake keeps no records (``.snakemake/`` deleted, results copied from elsewhere).
+
+        With records, Snakemake's params trigger reruns such steps; without, it would take them as
+        done. Only then are the step files read, so planning stays cheap in the normal case.
+        """
+        records = Path(".snakemake") / "metadata"
+        if records.is_dir() and any(records.iterdir()):
+            return []
+        hashes = {kind: config_hash(self.scheduler.command_config(kind)) for kind in self.kinds}
+        stale = []
+        for ix, name in enumerate(self.names):
+            path = Path(self.metrics_path(ix))
+            if path.is_file():
+                kind = self.scheduler.commands[ix].__name__
+                if json.loads(path.read_text()).get("config_hash") != hashes[kind]:
+                    stale.append((kind, name))
+        return stale
 
     def resources(self, kind: str) -> dict[str, Any]:
         """``resources.default`` overlaid with ``resources.<kind>``."""

@@ -4,6 +4,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 
 from mml_core.config import ConfigError
 from mml_core.schedulers.locks import check_writable, clear_stale_locks
+from mml_core.schedulers.base import stale_results_message
 from mml_core.schedulers.plan import PARAMS_REGEX, Plan
 from mml_core.schedulers.registry import build_scheduler
 from mml_core.tasks import TagError, TaskFileError, TaskNotFoundError
@@ -12,6 +13,10 @@ try:
     PLAN = Plan(build_scheduler(config))
 except (ConfigError, TaskNotFoundError, TaskFileError, TagError) as exc:
     raise WorkflowError(f"mml_core: {exc}") from None
+
+_stale = PLAN.results_without_records()
+if _stale:
+    raise WorkflowError(f"mml_core: {stale_results_message(_stale, PLAN.root)}")
 
 # Snakemake resolves dependency chains recursively; a long sequential schedule needs headroom.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))

@@ -1,0 +1,183 @@
+"""Bad input after a finished run: each stops with one clear message, and no finished result is lost.
+
+One quick experiment is run once; every test works on a copy of its working directory (results,
+demo data and Snakemake's records), makes one mistake, runs the same snakemake command a user
+would, and checks the message and that the earlier results are still on disk, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SNAKEMAKE, run_snakemake
+
+pytestmark = pytest.mark.e2e
+
+STEP = "results/quick/steps"
+KEPT = [
+    "results/quick/summary.json",
+    "results/quick/summary.md",
+    f"{STEP}/train_fold--sk_digits_0/model.pt",
+    f"{STEP}/predict_fold--sk_digits_0_None/predictions.npz",
+    f"{STEP}/predict_fold--sk_digits_0_None/metrics.json",
+    "results/quick/checkpoints/train_fold--sk_digits_0",
+]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("finished")
+    run_snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture
+def workdir(finished, tmp_path) -> Path:
+    copy = tmp_path / "work"
+    shutil.copytree(finished, copy, symlinks=True)
+    return copy
+
+
+def snapshot(workdir: Path) -> dict[str, bytes]:
+    files = {}
+    for name in KEPT:
+        path = workdir / name
+        if path.is_dir():
+            files.update({str(p.relative_to(workdir)): p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()})
+        else:
+            files[name] = path.read_bytes()
+    return files
+
+
+def kept_results(before: dict[str, bytes], workdir: Path) -> None:
+    """Every earlier result file still exists with the same bytes (stale checkpoints may be moved aside)."""
+    for name, data in before.items():
+        path = workdir / name
+        copies = [path, *path.parent.parent.glob(f"{path.parent.name}.stale-*/{path.name}")]
+        assert any(p.is_file() and p.read_bytes() == data for p in copies), f"{name} was changed or lost"
+
+
+def fails_with(workdir: Path, message: str, *config: str, args: tuple[str, ...] = ("--cores", "2"), **kw) -> str:
+    before = snapshot(workdir)
+    proc = run_snakemake(workdir, *args, config=list(config), check=False, **kw)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert message in output, output[-3000:]
+    kept_results(before, workdir)
+    return output
+
+
+# -- stopped while planning: nothing runs --------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (["trainer={max_epoch: 3}"], "Unknown config key 'trainer.max_epoch'. Allowed keys under 'trainer'"),
+        (["trainer={max_epochs: three}"], "'trainer.max_epochs' must be integer, got 'three'"),
+        (["mode={subroutines: []}"], "mode.subroutines is empty. Choose one or more of ['train', 'predict', 'test']"),
+        (["mode={subroutines: [train, deploy]}"], "Unknown subroutine(s) ['deploy'] for TrainingScheduler"),
+        (["task_list=[sk_digits, mnist]"], "Unknown task 'mnist'"),
+        (["pivot={name: sk_digitz}"], "Unknown task 'sk_digitz'"),
+        (["pivot={name: sk_digits, tags: +nested?9}"], "nested?9: the task has 5 folds; choose a fold in 0..4"),
+        (["mode={scheduler: no_such_module:Scheduler}"], "cannot import module 'no_such_module'"),
+        (["mode={eval_on: [sk_digits_parity]}", "task_list=[sk_digits, sk_digits_parity]"],
+         "cannot be evaluated through the head of pivot sk_digits"),
+        (["data_dir=/nonexistent/mml", "task_list=[isic]", "pivot={name: isic}"],
+         "data_dir '/nonexistent/mml' does not exist"),
+    ],
+    ids=["unknown-key", "wrong-type", "empty-subroutines", "unknown-subroutine", "unknown-task", "unknown-pivot",
+         "fold-out-of-range", "unknown-scheduler", "incompatible-eval-on", "missing-data-dir"],
+)
+def test_bad_config_stops_before_anything_runs(workdir, config, message):
+    output = fails_with(workdir, message, *config)
+    assert "Traceback" not in output
+
+
+def test_task_file_with_missing_keys(workdir):
+    task = workdir / "data/RAW/DSET_sklearn_digits/TASK_sk_digits.json"
+    data = json.loads(task.read_text())
+    del data["train_folds"]
+    task.write_text(json.dumps(data))
+    fails_with(workdir, "Task 'sk_digits'")
+    fails_with(workdir, "lacks the key(s) train_folds")
+
+
+def test_corrupt_task_file(workdir):
+    (workdir / "data/RAW/DSET_sklearn_digits/TASK_sk_digits.json").write_text('{"name": "sk_digits", ')
+    fails_with(workdir, "is not valid JSON")
+
+
+def test_new_task_with_missing_images(workdir):
+    broken = workdir / "data/RAW/DSET_broken"
+    broken.mkdir()
+    shutil.copy(workdir / "data/RAW/DSET_sklearn_digits/TASK_sk_digits_low.json", broken / "TASK_broken.json")
+    output = fails_with(workdir, "points to missing image files, first:", "task_list=[sk_digits, broken]")
+    assert "DSET_broken/images/digit_" in output
+
+
+# -- stopped in a job: the failing step keeps its earlier results ---------------------------------
+
+def test_nan_loss_stops_training_with_the_fix(workdir):
+    output = fails_with(workdir, "The training loss is nan", "optimizer={lr: 1.0e+30}")
+    assert "Lower optimizer.lr" in output
+
+
+def test_gpu_accelerator_without_a_gpu(workdir):
+    fails_with(workdir, "trainer.accelerator=gpu but no CUDA GPU is visible", "trainer={accelerator: gpu}")
+
+
+def test_results_of_another_config_without_snakemake_records(workdir):
+    # .snakemake/ deleted (or results copied from elsewhere): Snakemake cannot tell that the
+    # results were computed with 1 epoch; they must not be reported as results of 2 epochs
+    shutil.rmtree(workdir / ".snakemake")
+    fails_with(workdir, "were computed under a different config", "trainer={max_epochs: 2}")
+
+
+# -- the working directory itself ------------------------------------------------------------------
+
+def test_second_concurrent_snakemake_is_refused(workdir):
+    first = subprocess.Popen(
+        [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--cores", "1", "--configfile",
+         str(REPO / "config/quick.yaml"), "--forcerun", "test_task"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((workdir / ".snakemake/locks").glob("*.lock")):
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.1)
+        output = fails_with(workdir, f"Another snakemake (pid {first.pid}) is running")
+        assert "--unlock" in output
+    finally:
+        assert first.wait(timeout=300) == 0
+    assert (workdir / f"{STEP}/test_task--sk_digits_None/metrics.json").is_file()
+
+
+def test_stale_lock_of_a_killed_run_is_cleared(workdir):
+    locks = workdir / ".snakemake/locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / "0.output.lock").write_text(str(workdir / f"{STEP}/finish_exp/metrics.json"))
+    before = snapshot(workdir)
+    proc = run_snakemake(workdir, "--cores", "2")
+    assert "Removed a stale Snakemake lock" in proc.stdout + proc.stderr
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    kept_results(before, workdir)
+
+
+def test_read_only_results_folder(workdir):
+    # root may write into any folder whatever its mode bits, so as root the folders are made immutable
+    folders = [workdir / STEP, *(workdir / STEP).iterdir()]
+    lock, unlock = (["chattr", "+i"], ["chattr", "-i"]) if os.geteuid() == 0 else (["chmod", "a-w"], ["chmod", "u+w"])
+    subprocess.run([*lock, *map(str, folders)], check=True)
+    try:
+        fails_with(workdir, "is not writable, so the steps of results/quick cannot write their results",
+                   "metrics={bootstrap: 3}")
+    finally:
+        subprocess.run([*unlock, *map(str, folders)], check=True)
