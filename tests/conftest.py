@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,23 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_demo_tasks(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def finished_quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working directory where config/quick.yaml ran to completion (demo data written by the run).
+
+    Tests copy it (:func:`copy_workdir`) instead of running the pipeline again.
+    """
+    workdir = tmp_path_factory.mktemp("finished_quick")
+    run_snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def copy_workdir(source: Path, target: Path) -> Path:
+    """A copy of a working directory with results, data and Snakemake's records (mtimes kept)."""
+    shutil.copytree(source, target, symlinks=True)
+    return target
 
 
 def run_snakemake(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake
+from conftest import REPO, SNAKEMAKE, copy_workdir, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -31,18 +31,9 @@ KEPT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("finished")
-    run_snakemake(workdir, "--cores", "2")
-    return workdir
-
-
 @pytest.fixture
-def workdir(finished, tmp_path) -> Path:
-    copy = tmp_path / "work"
-    shutil.copytree(finished, copy, symlinks=True)
-    return copy
+def workdir(finished_quick, tmp_path) -> Path:
+    return copy_workdir(finished_quick, tmp_path / "work")
 
 
 def snapshot(workdir: Path) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_workdir, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +35,10 @@ def test_default_experiment_trains_tests_and_then_has_nothing_to_do(tmp_path, de
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_quick_run_writes_demo_data_step_files_and_logs(tmp_path):
-    run_snakemake(tmp_path, "--cores", "2")
-    assert (tmp_path / "data/RAW/DSET_sklearn_digits/TASK_sk_digits.json").is_file()
-    root = tmp_path / "results/quick"
+def test_quick_run_writes_demo_data_step_files_and_logs(finished_quick, tmp_path):
+    workdir = copy_workdir(finished_quick, tmp_path / "work")
+    assert (workdir / "data/RAW/DSET_sklearn_digits/TASK_sk_digits.json").is_file()
+    root = workdir / "results/quick"
     train = read_json(root / "steps/train_fold--sk_digits_0/metrics.json")
     assert train["command"] == "train_fold" and train["params"] == ["sk_digits", 0]
     assert set(train["provenance"]["versions"]) >= {"torch", "pytorch-lightning", "snakemake"}
@@ -62,18 +62,29 @@ def test_quick_run_writes_demo_data_step_files_and_logs(tmp_path):
     assert summary["steps"][0] == "prepare_exp" and summary["steps"][-1] == "finish_exp"
 
     # a key only training reads reruns training and what depends on it, not the preparation
-    dry = run_snakemake(tmp_path, "-n", config=["trainer={max_epochs: 2}"])
+    dry = run_snakemake(workdir, "-n", config=["trainer={max_epochs: 2}"])
     assert job_counts(dry.stdout) == {"train_fold": 1, "predict_fold": 1, "test_task": 1, "finish_exp": 1, "all": 1}
     assert "reason: Params have changed since last execution" in dry.stdout
     # a key only the test step reads reruns only test and finish
-    dry = run_snakemake(tmp_path, "-n", config=["metrics={bootstrap: 5}"])
+    dry = run_snakemake(workdir, "-n", config=["metrics={bootstrap: 5}"])
     assert job_counts(dry.stdout) == {"test_task": 1, "finish_exp": 1, "all": 1}
     # a task added to task_list re-prepares, but no finished training reruns
-    dry = run_snakemake(tmp_path, "-n", config=["task_list=[sk_digits, sk_digits_parity]"])
+    dry = run_snakemake(workdir, "-n", config=["task_list=[sk_digits, sk_digits_parity]"])
     assert job_counts(dry.stdout) == {"prepare_exp": 1, "finish_exp": 1, "all": 1}
     # the job script or library code changing (a git checkout) does not retrain a finished study
     os.utime(REPO / "mml_core/schedulers/training.py")
-    assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
+    assert "Nothing to be done" in run_snakemake(workdir, "-n").stdout
+
+
+def test_report_collects_the_summary_table_and_every_plot(finished_quick, tmp_path):
+    workdir = copy_workdir(finished_quick, tmp_path / "work")
+    run_snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text()
+    assert len(html) > 100_000  # self-contained: the images are embedded
+    for name in ("summary.md", "summary.csv", "fold_metrics.png", "learning curves", "confusion matrices"):
+        assert name.lower() in html.lower(), name
+    assert html.count("sk_digits.png") >= 2  # a learning-curve and a confusion-matrix plot of the task
+    assert "(paste)" in html  # the label of the Markdown table
 
 
 def test_dry_run_lists_every_step_without_importing_torch(tmp_path):
@@ -142,11 +153,16 @@ def test_scheduler_run_from_python_returns_return_value(tmp_path, demo_data, mon
     from mml_core.schedulers import TrainingScheduler
 
     monkeypatch.chdir(tmp_path)
-    cfg = load_config({"data_dir": str(demo_data)}, configfiles=[REPO / "config" / "quick.yaml"])
+    cfg = load_config({"data_dir": str(demo_data), "mode": {"subroutines": ["train"]}},
+                      configfiles=[REPO / "config" / "quick.yaml"])
     value = TrainingScheduler(cfg).run(cores=2)
     summary = read_json(tmp_path / "results/quick/summary.json")
-    assert isinstance(value, float) and value == summary["return_value"]
-    assert (tmp_path / "results/quick/steps/test_task--sk_digits_None/metrics.json").is_file()
+    train = read_json(tmp_path / "results/quick/steps/train_fold--sk_digits_0/metrics.json")
+    assert isinstance(value, float) and value == summary["return_value"] == train["results"]["monitored"]
+    assert summary["steps"] == ["prepare_exp", "train_fold--sk_digits_0", "finish_exp"]
+    # the same pipeline as the command line: a rerun through snakemake has nothing to do
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n", config=[f"data_dir={demo_data}",
+                                                                       "mode={subroutines: [train]}"]).stdout
 
 
 @pytest.mark.parametrize(
