@@ -207,7 +207,8 @@ def test_fold_metric_bars_mark_every_fold_and_the_mean(summary, tmp_path):
     bounds = [line.get_ydata()[0] for line in acc.lines if line.get_linestyle() == ":"]
     task_a, task_b = summary["tasks"]["task_a"]["acc"], summary["tasks"]["task_b"]["acc"]
     assert means == pytest.approx([0.925, 0.55])
-    assert bounds == pytest.approx([0.925 - task_a["std"], 0.925 + task_a["std"], 0.5, 0.6])
+    assert bounds == pytest.approx([0.925 - task_a["std"], 0.925 + task_a["std"],
+                                    0.55 - task_b["std"], 0.55 + task_b["std"]])
     low, high = acc.get_ylim()
     assert 0.0 < low <= 0.5 and 0.95 < high <= 1.0  # zoomed to the values, inside [0, 1]
     assert [t.get_text() for t in acc.get_xticklabels()] == ["task_a", "task_b"]

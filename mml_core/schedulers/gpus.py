@@ -118,7 +118,9 @@ def claim_gpus(
     pool = list(devices) if devices is not None else visible_devices()
     if count > len(pool):
         shown = os.environ.get("CUDA_VISIBLE_DEVICES")
-        source = f"CUDA_VISIBLE_DEVICES={shown!r}" if shown is not None else f"the NVIDIA driver ({_NVIDIA_GPUS})"
+        source = (
+            f"CUDA_VISIBLE_DEVICES={shown!r}" if shown is not None else f"the NVIDIA driver ({_NVIDIA_GPUS})"
+        )
         raise GpuSlotError(
             f"The step asks for {count} GPU(s) but {source} shows {len(pool)}. Lower resources.<command>.gpu "
             "in the experiment config (0 runs the step on the CPU) or run on a machine with more GPUs."
@@ -144,8 +146,12 @@ def claim_gpus(
         held.clear()
         if waiting_since is None:
             waiting_since = time.monotonic()
-            logger.info("Waiting for %d free GPU(s): devices %s are held by other jobs (locks in %s).",
-                        count, ",".join(pool), lock_dir)
+            logger.info(
+                "Waiting for %d free GPU(s): devices %s are held by other jobs (locks in %s).",
+                count,
+                ",".join(pool),
+                lock_dir,
+            )
         time.sleep(poll_s)
     if waiting_since is not None:
         logger.info("Waited %.0f s for a free GPU.", time.monotonic() - waiting_since)

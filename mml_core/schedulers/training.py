@@ -274,8 +274,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         folds), else the last validation metrics; ``return_value`` is the mean final (or best)
         validation loss over the trained models (as in MML); learning curves and confusion matrices."""
         monitored, val_per_fold, histories = [], {}, {}
-        for ix, name in enumerate(self.step_names):
-            if self.commands[ix].__name__ != "train_fold":
+        for ix, command in enumerate(self.commands):
+            if command.__name__ != "train_fold":
                 continue
             task, fold = self.params[ix]
             results = self.read_step_results("train_fold", self.params[ix])
@@ -290,8 +290,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         if monitored:
             self.return_value = statistics.fmean(monitored)
         per_task: dict[str, dict[int, dict[str, float]]] = {}
-        for ix, name in enumerate(self.step_names):
-            if self.commands[ix].__name__ == "test_task":
+        for ix, command in enumerate(self.commands):
+            if command.__name__ == "test_task":
                 task, eval_on = self.params[ix]
                 for fold, values in self.read_step_results("test_task", self.params[ix])["per_fold"].items():
                     reported, key = self._reported(task, int(fold))
