@@ -64,7 +64,7 @@ def _lock_namespace() -> str:
     return socket.gethostname() + (f"-slurm{job}" if job else "")
 
 
-def _open_lock_dir(lock_dir: Path) -> None:
+def _make_lock_dir(lock_dir: Path) -> None:
     if not lock_dir.is_dir():
         lock_dir.mkdir(parents=True, exist_ok=True)
         # sticky and world-writable like /tmp: other users' jobs must lock in the same folder
@@ -83,6 +83,24 @@ def _try_lock(path: Path) -> int | None:
             return None
         raise
     return fd
+
+
+def _lock_free_devices(pool: Sequence[str], count: int, lock_dir: Path) -> dict[str, int]:
+    """Locks (device -> file descriptor) on ``count`` devices of ``pool`` no one holds, else none.
+
+    All or nothing: holding some devices while waiting for more could deadlock two jobs.
+    """
+    namespace = _lock_namespace()
+    held: dict[str, int] = {}
+    for device in pool:
+        fd = _try_lock(lock_dir / f"{namespace}-gpu{device}.lock")
+        if fd is not None:
+            held[device] = fd
+            if len(held) == count:
+                return held
+    for fd in held.values():
+        os.close(fd)
+    return {}
 
 
 def _check_cuda_untouched() -> None:
@@ -127,23 +145,9 @@ def claim_gpus(
         )
     _check_cuda_untouched()
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
-    _open_lock_dir(lock_dir)
-    namespace = _lock_namespace()
-    held: dict[str, int] = {}
+    _make_lock_dir(lock_dir)
     waiting_since = None
-    while True:
-        for device in pool:
-            fd = _try_lock(lock_dir / f"{namespace}-gpu{device}.lock")
-            if fd is not None:
-                held[device] = fd
-                if len(held) == count:
-                    break
-        if len(held) == count:
-            break
-        # all or nothing: holding some devices while waiting for more could deadlock two jobs
-        for fd in held.values():
-            os.close(fd)
-        held.clear()
+    while not (held := _lock_free_devices(pool, count, lock_dir)):
         if waiting_since is None:
             waiting_since = time.monotonic()
             logger.info(

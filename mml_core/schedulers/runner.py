@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from mml_core.config import config_hash
 from mml_core.io import atomic_write_json
+from mml_core.schedulers.gpus import claim_gpus
 from mml_core.schedulers.registry import build_scheduler
 from mml_core.training.interrupted import TrainingInterrupted
 
@@ -89,15 +90,19 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def run_step(config: Mapping[str, Any], step: str, output: Path, log: Path, threads: int = 1) -> dict[str, Any]:
+def run_step(
+    config: Mapping[str, Any], step: str, output: Path, log: Path, threads: int = 1, gpus: int = 0
+) -> dict[str, Any]:
     """Run step ``step`` of the schedule that ``config`` defines; write ``output`` (metrics.json) last.
 
     The metrics file is written atomically only after the command returned, so its existence
-    means the step finished. Returns the record written.
+    means the step finished. With ``gpus > 0`` the step first claims devices no other job uses
+    (``CUDA_VISIBLE_DEVICES``, see :mod:`mml_core.schedulers.gpus`). Returns the record written.
     """
     started = time.time()
-    with job_log(log) as console:
+    with job_log(log) as console, contextlib.ExitStack() as held:
         try:
+            devices = held.enter_context(claim_gpus(gpus))
             scheduler = build_scheduler(config)
             ix = scheduler.step_index(step)
             command = scheduler.commands[ix]
@@ -128,6 +133,7 @@ def run_step(config: Mapping[str, Any], step: str, output: Path, log: Path, thre
                 "wall_time_s": round(time.time() - started, 3),
                 "host": socket.gethostname(),
                 "threads": threads,
+                "gpus": devices,
                 "versions": _versions(),
             },
         }
@@ -143,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, type=Path, help="the step's metrics.json")
     parser.add_argument("--log", required=True, type=Path, help="the step's log file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs to claim (resources.<command>.gpu)")
     parser.add_argument("--config-json", required=True, help="the experiment config as JSON")
     args = parser.parse_args(argv)
     try:
-        run_step(json.loads(args.config_json), args.step, args.output, args.log, args.threads)
+        run_step(json.loads(args.config_json), args.step, args.output, args.log, args.threads, args.gpus)
     except TrainingInterrupted as exc:
         return 128 + exc.signum  # the shell's convention for "stopped by signal N"
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from mml_core.config import instantiate, locate
@@ -70,13 +71,17 @@ def build_trainer(
         callbacks.append(instantiate(spec))
     # after the tracker, so a stop at an epoch's end checkpoints that epoch's record too
     callbacks.append(ResumeCallback(seed=seed, checkpoint_dir=checkpoint_dir))
+    plugins: list[Any] = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        # Snakemake retries a stopped job and the retry resumes; Lightning must not also requeue it
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     trainer = pl.Trainer(
         **dict(trainer_cfg),
         logger=build_logger(logger_cfg, log_dir, run_name),
         callbacks=callbacks,
         enable_checkpointing=True,
         default_root_dir=str(checkpoint_dir),
-        plugins=[AtomicCheckpointIO()],
+        plugins=plugins,
     )
     return trainer, checkpoint_cb, tracker
 

@@ -57,7 +57,16 @@ for spec in PLAN.rules():
         resources:
             mem_mb=spec.resources.get("mem_mb", 1000),
             runtime=spec.resources.get("runtime", 60),
+            gpu=spec.resources.get("gpu", 0),
+            # slurm_partition only where the config sets one: else the profile's default applies
+            **{k: v for k, v in spec.resources.items() if k.startswith("slurm_")},
         shell:
             # exec: signals reach the job itself, not an intermediate shell that would orphan it
             f"exec {PYTHON} -m mml_core.schedulers.runner --step {{params.name:q}} --output {{output.metrics:q}} "
-            "--log {log:q} --threads {threads} --config-json {params.config_json:q}"
+            "--log {log:q} --threads {threads} --gpus {resources.gpu} --config-json {params.config_json:q}"
+
+
+# finish_exp only aggregates and plots: on a cluster it runs beside snakemake instead of
+# waiting in the queue (and for the next status check) as a job of its own
+localrules:
+    finish_exp,
