@@ -59,7 +59,8 @@ class MultiTaskModule(pl.LightningModule):
                 for i, (task, n) in enumerate(task_classes.items())
             }
         )
-        self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES[1:] for i in range(len(self.heads))})
+        self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES for i in range(len(self.heads))})
+        self._train_logged: dict[int, int] = {}  # head -> last epoch its train metrics were logged in
         self.bootstrap = nn.ModuleDict()
         self._bootstrapped: set[str] = set()
 
@@ -85,6 +86,9 @@ class MultiTaskModule(pl.LightningModule):
         return self.heads[task_index](self.backbone(x))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        # The per-task loss and metrics are metric objects updated every batch; Lightning computes
+        # and resets a logged metric object at the epoch's end, so logging it once per epoch gives the
+        # same values as logging it every batch, without the ~0.3 ms each self.log call costs.
         total = 0.0
         for i, task in enumerate(self.task_names):
             if batch.get(task) is None:
@@ -93,13 +97,16 @@ class MultiTaskModule(pl.LightningModule):
             logits = self(x, i)
             loss = F.cross_entropy(logits, y)
             total = total + self.task_weights[i] * loss
-            metrics = self.metrics[f"train_{i}"]
+            metrics, mean_loss = self.metrics[f"train_{i}"], self.losses[f"train_{i}"]
             metrics.update(logits.detach(), y)
-            self.log(f"train/{task}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-            self.log_dict(metrics, on_step=False, on_epoch=True)
+            mean_loss.update(loss.detach(), weight=len(y))
+            if self._train_logged.get(i) != self.current_epoch:
+                self._train_logged[i] = self.current_epoch
+                self.log(f"train/{task}/loss", mean_loss, on_step=False, on_epoch=True)
+                self.log_dict(metrics, on_step=False, on_epoch=True)
         if not torch.isfinite(total):
             raise FloatingPointError(
-                f"The training loss is {float(total)} at epoch {self.current_epoch + 1}, batch {batch_idx} "
+                f"The training loss is {total.detach().item()} at epoch {self.current_epoch + 1}, batch {batch_idx} "
                 f"(tasks {self.task_names}). Lower optimizer.lr, set trainer.gradient_clip_val, or check the "
                 "task's images and labels; checkpoints of earlier epochs are kept."
             )

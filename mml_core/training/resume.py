@@ -54,9 +54,20 @@ def position_seed(seed: int, epoch: int, batch: int) -> int:
 
 
 def seed_position(seed: int, epoch: int, batch: int) -> None:
-    """Seed torch (all devices), numpy and python for one training position."""
+    """Seed torch (CPU and every initialized accelerator), numpy and python for one training position.
+
+    Called before every batch, so it avoids ``torch.manual_seed``: on a machine without an
+    initialized GPU that queues a lazy CUDA seeding with a formatted stack trace on each call
+    (about 0.3 ms per batch here). A device used for training is initialized before the first batch.
+    """
     value = position_seed(seed, epoch, batch)
-    torch.manual_seed(value)
+    torch.default_generator.manual_seed(value)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(value)
+    if torch.backends.mps.is_available():
+        torch.mps.manual_seed(value)
+    if hasattr(torch, "xpu") and torch.xpu.is_initialized():
+        torch.xpu.manual_seed_all(value)
     np.random.seed(value % 2**32)
     random.seed(value)
 
