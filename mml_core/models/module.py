@@ -60,7 +60,7 @@ class MultiTaskModule(pl.LightningModule):
             }
         )
         self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES for i in range(len(self.heads))})
-        self._train_logged: dict[int, int] = {}  # head -> last epoch its train metrics were logged in
+        self._train_logged: set[int] = set()  # heads whose train metrics are logged in this epoch
         self.bootstrap = nn.ModuleDict()
         self._bootstrapped: set[str] = set()
 
@@ -100,8 +100,8 @@ class MultiTaskModule(pl.LightningModule):
             metrics, mean_loss = self.metrics[f"train_{i}"], self.losses[f"train_{i}"]
             metrics.update(logits.detach(), y)
             mean_loss.update(loss.detach(), weight=len(y))
-            if self._train_logged.get(i) != self.current_epoch:
-                self._train_logged[i] = self.current_epoch
+            if i not in self._train_logged:
+                self._train_logged.add(i)
                 self.log(f"train/{task}/loss", mean_loss, on_step=False, on_epoch=True)
                 self.log_dict(metrics, on_step=False, on_epoch=True)
         if not torch.isfinite(total):
@@ -140,6 +140,10 @@ class MultiTaskModule(pl.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("val", batch, dataloader_idx)
+
+    def on_train_epoch_start(self) -> None:
+        # every epoch (also of a new fit, e.g. after Lightning's LR finder) logs the metric objects anew
+        self._train_logged.clear()
 
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
