@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -164,4 +165,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The job is done and its files are closed. Without this, the interpreter's last garbage
+    # collections walk every object torch and Lightning created: ~0.85 s per job here (measured
+    # against `import torch, pytorch_lightning` alone). Frozen objects are skipped; atexit handlers
+    # and module teardown still run as usual.
+    gc.freeze()
+    sys.exit(code)
