@@ -7,7 +7,5 @@ if PLAN.demo_outputs:
             PLAN.demo_outputs,
         log:
             str(PLAN.root / "logs" / "demo_tasks.log"),
-        params:
-            data_dir=config["data_dir"],
         script:
             "../scripts/demo_tasks.py"

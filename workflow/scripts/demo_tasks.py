@@ -1,7 +1,11 @@
 """Snakemake job entry point: write the demo tasks to data_dir (mml_core.tasks.demo)."""
 
+from pathlib import Path
+
 from mml_core.schedulers.runner import job_log
 from mml_core.tasks.demo import write_demo_tasks
 
 with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    write_demo_tasks(snakemake.params.data_dir)  # noqa: F821
+    # the data root, from a task file's path (<data_dir>/RAW/DSET_<dataset>/TASK_<task>.json), so
+    # the job does not depend on the planning host's path spelling (Snakemake's lint)
+    write_demo_tasks(Path(snakemake.output[0]).parents[2])  # noqa: F821
