@@ -28,7 +28,6 @@ floor (a bare Trainer and a minimal module).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import itertools
@@ -36,7 +35,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import _common as c
@@ -160,9 +158,8 @@ def lightning_floor(model, epochs: int):
     return bare, Minimal(model)
 
 
-@contextlib.contextmanager
-def variant(features: set[str], model) -> Iterator[None]:
-    """Apply the ablation ``features`` (see ABLATIONS) to ``model`` while fitting."""
+def ablate(features: set[str], model) -> None:
+    """Apply the ablation ``features`` (see ABLATIONS) to ``model`` (a fresh one per measurement)."""
     if "metrics" in features:
         from torchmetrics import MetricCollection
 
@@ -172,7 +169,6 @@ def variant(features: set[str], model) -> Iterator[None]:
     if "log" in features:
         model.log = lambda *args, **kwargs: None
         model.log_dict = lambda *args, **kwargs: None
-    yield
 
 
 def measure(args, root: Path, data: Path, task: str, epochs: int) -> tuple[list, dict]:
@@ -221,7 +217,8 @@ def measure(args, root: Path, data: Path, task: str, epochs: int) -> tuple[list,
         if ablation == "lightning floor":
             trainer, model = lightning_floor(model, epochs)
         trainer.callbacks.append(timer)  # last: its window includes every other callback's work
-        with job_log(root / "logs" / f"{scheduler.active_step_naming}.log"), variant(features, model):
+        ablate(features, model)
+        with job_log(root / "logs" / f"{scheduler.active_step_naming}.log"):
             trainer.fit(model=model, datamodule=datamodule)
         if "data" not in shared:
             train = datamodule.datasets[task]["train"]
