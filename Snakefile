@@ -1,5 +1,5 @@
 # mml_core: a series of deep-learning experiments as a Snakemake pipeline.
-#   config -> scheduler (mode.scheduler) -> one rule per command kind -> rule all
+#   config -> scheduler (mode.scheduler) -> rules (prepare_exp, one per command kind, finish_exp) -> rule all
 # Plan with `snakemake -n`, run with `snakemake --cores N`; see README.md.
 import sys
 from pathlib import Path
@@ -14,6 +14,7 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo_data.smk"
+include: "workflow/rules/experiment.smk"
 include: "workflow/rules/steps.smk"
 
 

@@ -21,6 +21,7 @@ through snakemake, from the moment snakemake starts it, against the bare import.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import tempfile
@@ -28,8 +29,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import _common as c
 import psutil
+from bench_cli import parse, parser, workspace
+from bench_fixtures import custom_scheduler_file, demo_data
+from bench_processes import FLOOR_CMD, SNAKEMAKE, run, snakemake_cmd
+from bench_report import Figure, fmt_s, report
+from bench_timing import LoadLog, alternate, median, paired_ratios, spread
+
+logger = logging.getLogger("benchmarks")
 
 TARGET = 1.3
 # the floor without Python's teardown at exit (after importing torch and Lightning it takes seconds)
@@ -96,25 +103,26 @@ def tracked_run(cmd: list[str], cwd: Path, step: str) -> tuple[float, float, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = c.parser(__doc__, repeats=4, quick_repeats=2)
-    args = c.parse(p, argv)
+    p = parser(__doc__, repeats=4, quick_repeats=2)
+    args = parse(p, argv)
     started = time.time()
-    with c.workspace(args, "job_overhead") as root:
-        data = c.demo_data(root / "data")
+    load = LoadLog()  # cores other processes used during each measurement
+    with workspace(args, "job_overhead") as root:
+        data = demo_data(root / "data")
         work = root / "work"
         work.mkdir()
         (work / "noop_bench.py").write_text(SCHEDULER)
-        c.custom_scheduler_file(work / "overhead.yaml", "overhead", data, "noop_bench:NoopScheduler", "noop")
+        custom_scheduler_file(work / "overhead.yaml", "overhead", data, "noop_bench:NoopScheduler", "noop")
         bare = root / "bare"
         bare.mkdir()
         (bare / "Snakefile").write_text('rule all:\n    output: "x"\n    shell: "touch {output}"\n')
         target = f"results/overhead/steps/{STEP}/metrics.json"
         base = ["--configfile", "overhead.yaml"]
-        c.logger.info("First run of the whole schedule (prepare_exp, %s, finish_exp; not timed)", STEP)
-        c.run(c.snakemake_cmd(args.repo, "--cores", "1", *base), cwd=work)
-        run_cmd = c.snakemake_cmd(args.repo, "--cores", "1", *base, "--force", target)
-        dry_cmd = c.snakemake_cmd(args.repo, "-n", "--quiet", *base, "--force", target)
-        bare_cmd = [str(c.SNAKEMAKE), "-n", "--quiet", "--cores", "1"]
+        logger.info("First run of the whole schedule (prepare_exp, %s, finish_exp; not timed)", STEP)
+        run(snakemake_cmd(args.repo, "--cores", "1", *base), cwd=work)
+        run_cmd = snakemake_cmd(args.repo, "--cores", "1", *base, "--force", target)
+        dry_cmd = snakemake_cmd(args.repo, "-n", "--quiet", *base, "--force", target)
+        bare_cmd = [str(SNAKEMAKE), "-n", "--quiet", "--cores", "1"]
         job_walls: list[float] = []
         before_job: list[float] = []
 
@@ -124,67 +132,64 @@ def main(argv: list[str] | None = None) -> int:
             job_walls.append(job)
             return total
 
-        values = c.alternate(
+        values = alternate(
             {
-                "floor (import torch, pl)": lambda: c.run(c.FLOOR_CMD, cwd=root).seconds,
-                "floor, no teardown": lambda: c.run(FLOOR_NO_TEARDOWN, cwd=root).seconds,
+                "floor (import torch, pl)": lambda: run(FLOOR_CMD, cwd=root).seconds,
+                "floor, no teardown": lambda: run(FLOOR_NO_TEARDOWN, cwd=root).seconds,
                 "run (snakemake, 1 step)": run_side,
-                "dry (snakemake -n)": lambda: c.run(dry_cmd, cwd=work).seconds,
-                "bare (one-rule Snakefile)": lambda: c.run(bare_cmd, cwd=bare).seconds,
+                "dry (snakemake -n)": lambda: run(dry_cmd, cwd=work).seconds,
+                "bare (one-rule Snakefile)": lambda: run(bare_cmd, cwd=bare).seconds,
             },
             args.repeats,
+            load,
         )
     floor, floor_exit, total, dry, bare_s = (values[k] for k in values)
     teardown = [a - b for a, b in zip(floor, floor_exit)]
     # the step through snakemake: from snakemake forking the job to snakemake's exit after it
     per_job = [t - pre for t, pre in zip(total, before_job)]
     after_job = [t - pre - j for t, pre, j in zip(total, before_job, job_walls)]
-    ratio = c.median(c.paired_ratios(per_job, floor))
-    job_ratio = c.median(c.paired_ratios(job_walls, floor))
+    ratio = median(paired_ratios(per_job, floor))
+    job_ratio = median(paired_ratios(job_walls, floor))
     figures = [
-        c.Figure(
+        Figure(
             "per-job overhead: no-op step through snakemake / import floor",
             f"<= {TARGET}x",
             f"{ratio:.2f}x",
             ratio <= TARGET,
             ratio,
         ),
-        c.Figure(
+        Figure(
             "  job process alone (fork to exit) / import floor", "-", f"{job_ratio:.2f}x", None, job_ratio
         ),
-        c.Figure("  import floor", "-", c.fmt_s(c.median(floor)), None, c.median(floor)),
-        c.Figure(
+        Figure("  import floor", "-", fmt_s(median(floor)), None, median(floor)),
+        Figure(
             "    of which interpreter teardown at exit",
             "-",
-            c.fmt_s(c.median(teardown)),
+            fmt_s(median(teardown)),
             None,
-            c.median(teardown),
+            median(teardown),
         ),
-        c.Figure(
+        Figure(
             "  one-step run: start to job, job, job to exit",
             "-",
-            f"{c.median(before_job):.2f} s + {c.median(job_walls):.2f} s + {c.median(after_job):.2f} s",
+            f"{median(before_job):.2f} s + {median(job_walls):.2f} s + {median(after_job):.2f} s",
             None,
         ),
-        c.Figure(
-            "  snakemake -n of that run (start + planning)", "-", c.fmt_s(c.median(dry)), None, c.median(dry)
-        ),
-        c.Figure(
-            "    snakemake -n of a one-rule Snakefile", "-", c.fmt_s(c.median(bare_s)), None, c.median(bare_s)
-        ),
-        c.Figure(
+        Figure("  snakemake -n of that run (start + planning)", "-", fmt_s(median(dry)), None, median(dry)),
+        Figure("    snakemake -n of a one-rule Snakefile", "-", fmt_s(median(bare_s)), None, median(bare_s)),
+        Figure(
             "  whole one-step run / import floor",
             "-",
-            f"{c.median(c.paired_ratios(total, floor)):.2f}x",
+            f"{median(paired_ratios(total, floor)):.2f}x",
             None,
-            c.median(c.paired_ratios(total, floor)),
+            median(paired_ratios(total, floor)),
         ),
     ]
     details = dict(values)
     details.update({"job process": job_walls, "start to job": before_job, "job to exit": after_job})
     for name, v in {**values, "job process": job_walls, "start to job": before_job}.items():
-        c.logger.info("%-28s %s s", name, c.spread(v))
-    c.report("per-job overhead", figures, details, args.json, started)
+        logger.info("%-28s %s s", name, spread(v))
+    report("per-job overhead", figures, details, args.json, started, load)
     return 0
 
 

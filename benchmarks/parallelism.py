@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 
-import _common as c
+from bench_cli import parse, parser, workspace
+from bench_fixtures import demo_data
+from bench_processes import run, snakemake_cmd
+from bench_report import Figure, report
+from bench_timing import LoadLog, alternate, median, paired_ratios, spread
+
+logger = logging.getLogger("benchmarks")
 
 TARGET = 0.6
 
@@ -55,48 +62,49 @@ def ideal_ratio(times: dict[str, float], wall_1: float, cores: int = 2) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = c.parser(__doc__, repeats=1, quick_repeats=1)
-    args = c.parse(p, argv)
+    p = parser(__doc__, repeats=1, quick_repeats=1)
+    args = parse(p, argv)
     started = time.time()
+    load = LoadLog()  # cores other processes used during each measurement
     recorded: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     extra = ["trainer={max_epochs: 3}"] if args.quick else []
-    with c.workspace(args, "parallelism") as root:
-        data = c.demo_data(root / "data")
+    with workspace(args, "parallelism") as root:
+        data = demo_data(root / "data")
 
         runs_started = itertools.count(1)
 
         def experiment(cores: int) -> float:
             work = root / f"cores{cores}-{next(runs_started)}"
             work.mkdir()
-            cmd = c.snakemake_cmd(args.repo, "--cores", str(cores), "--config", f"data_dir={data}", *extra)
-            result = c.run(cmd, cwd=work)
+            cmd = snakemake_cmd(args.repo, "--cores", str(cores), "--config", f"data_dir={data}", *extra)
+            result = run(cmd, cwd=work)
             (work / "snakemake.out").write_text(result.output)
             if "steps (100%) done" not in result.output:
                 raise RuntimeError(f"the run in {work} did not finish every step:\n{result.output[-3000:]}")
             recorded[cores].append(job_times(work))
             return result.seconds
 
-        values = c.alternate(
-            {"cores 1": lambda: experiment(1), "cores 2": lambda: experiment(2)}, args.repeats
+        values = alternate(
+            {"cores 1": lambda: experiment(1), "cores 2": lambda: experiment(2)}, args.repeats, load
         )
     one, two = values["cores 1"], values["cores 2"]
-    ratio = c.median(c.paired_ratios(two, one))
+    ratio = median(paired_ratios(two, one))
     critical, ideal = ideal_ratio(recorded[1][0], one[0])
-    sum_1 = c.median([sum(r.values()) for r in recorded[1]])
-    sum_2 = c.median([sum(r.values()) for r in recorded[2]])
+    sum_1 = median([sum(r.values()) for r in recorded[1]])
+    sum_2 = median([sum(r.values()) for r in recorded[2]])
     figures = [
-        c.Figure(
+        Figure(
             "parallelism: wall --cores 2 / --cores 1", f"<= {TARGET}", f"{ratio:.2f}", ratio <= TARGET, ratio
         ),
-        c.Figure("  wall --cores 1, --cores 2", "-", f"{c.median(one):.1f} s, {c.median(two):.1f} s", None),
-        c.Figure(
+        Figure("  wall --cores 1, --cores 2", "-", f"{median(one):.1f} s, {median(two):.1f} s", None),
+        Figure(
             "  best ratio the schedule allows on 2 cores",
             "-",
             f"{ideal:.2f} (critical path {critical:.0f} s)",
             None,
             ideal,
         ),
-        c.Figure(
+        Figure(
             "  sum of the jobs' own times, --cores 2 / --cores 1",
             "-",
             f"{sum_2 / sum_1:.2f} ({sum_2:.0f} s / {sum_1:.0f} s): slowdown of jobs running side by side",
@@ -105,13 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     for cores in (1, 2):
-        c.logger.info(
+        logger.info(
             "--cores %d: %s s; job times of the first run: %s",
             cores,
-            c.spread(values[f"cores {cores}"]),
+            spread(values[f"cores {cores}"]),
             {k: round(v, 1) for k, v in recorded[cores][0].items()},
         )
-    c.report("parallelism", figures, {"wall_s": values, "job_times": recorded}, args.json, started)
+    report("parallelism", figures, {"wall_s": values, "job_times": recorded}, args.json, started, load)
     return 0
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -34,7 +35,13 @@ import textwrap
 import time
 from pathlib import Path
 
-import _common as c
+from bench_cli import parse, parser, workspace
+from bench_fixtures import demo_data, experiment_file
+from bench_processes import run, snakemake_cmd
+from bench_report import Figure, fmt_s, report
+from bench_timing import LoadLog, median
+
+logger = logging.getLogger("benchmarks")
 
 TARGET_EPOCHS = 1.0
 STEP = "train_fold--sk_digits_0"
@@ -87,7 +94,7 @@ def prepare(root: Path, name: str, data: Path) -> tuple[Path, list[str]]:
     work.mkdir()
     (work / "bench_ledger.py").write_text(LEDGER)
     ledger = {"_target_": "bench_ledger.Ledger", "path": str(work / "ledger.txt")}
-    c.experiment_file(
+    experiment_file(
         work / "resume.yaml",
         proj="resume",
         data_dir=str(data),
@@ -102,7 +109,7 @@ def start(repo: Path, work: Path, args: list[str]) -> subprocess.Popen:
     """The user's command in its own session, so that a signal can go to the whole group."""
     with open(work / "snakemake.out", "a") as out:
         return subprocess.Popen(
-            c.snakemake_cmd(repo, *args),
+            snakemake_cmd(repo, *args),
             cwd=work,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -144,7 +151,7 @@ def interrupted_run(
         raise RuntimeError(f"the run stopped with {signum.name} reported success")
     before = read_ledger(ledger)
     last = before[-1]
-    c.logger.info(
+    logger.info(
         "%s at epoch %d batch %d (0-based) after %.1f s; exit %d",
         signum.name,
         last.epoch,
@@ -163,7 +170,7 @@ def interrupted_run(
     redone = [e for e in after if (e.epoch, e.key) in trained]
     record = json.loads((work / f"results/resume/steps/{STEP}/metrics.json").read_text())["results"]
     durations = [b.time - a.time for a, b in itertools.pairwise(before) if b.epoch == a.epoch]
-    per_batch = c.median(durations) if durations else 0.0
+    per_batch = median(durations) if durations else 0.0
     return {
         "signal": signum.name,
         "stopped_at": {"epoch": last.epoch, "batch": last.batch},
@@ -182,24 +189,24 @@ def interrupted_run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = c.parser(__doc__, repeats=1, quick_repeats=1)
+    p = parser(__doc__, repeats=1, quick_repeats=1)
     p.add_argument("--signals", nargs="+", default=["KILL", "TERM"], choices=["KILL", "TERM", "INT"])
     p.add_argument("--stop-epoch", type=int, default=4, help="1-based epoch to stop in (default 4 of 8)")
     p.add_argument("--stop-fraction", type=float, default=0.5, help="how far into that epoch (default 0.5)")
-    args = c.parse(p, argv)
+    args = parse(p, argv)
     started = time.time()
     results: list[dict] = []
     references: list[float] = []
-    with c.workspace(args, "resume_cost") as root:
-        data = c.demo_data(root / "data")
+    with workspace(args, "resume_cost") as root:
+        data = demo_data(root / "data")
         for round_ in range(args.repeats):
             work, run_args = prepare(root, f"reference-{round_}", data)
-            reference = c.run(c.snakemake_cmd(args.repo, *run_args), cwd=work)
+            reference = run(snakemake_cmd(args.repo, *run_args), cwd=work)
             references.append(reference.seconds)
             ledger = read_ledger(work / "ledger.txt")
             epochs = sorted({e.epoch for e in ledger})
             batches_per_epoch = sum(1 for e in ledger if e.epoch == epochs[0])
-            c.logger.info(
+            logger.info(
                 "reference run: %.1f s, %d epochs of %d batches",
                 reference.seconds,
                 len(epochs),
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 # for the record only: a separate run's wall time drifts by more than the difference
                 result["vs_reference_s"] = result["first_run_s"] + result["rerun_s"] - reference.seconds
                 result["round"] = round_
-                c.logger.info(
+                logger.info(
                     "%s: %s",
                     name,
                     {k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()},
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         batches = max(r["batches_redone"] for r in mine)
         stop = mine[0]["stopped_at"]
         figures.append(
-            c.Figure(
+            Figure(
                 f"resume after SIG{name} (stopped in epoch {stop['epoch'] + 1}, after batch {stop['batch'] + 1})",
                 f"<= {TARGET_EPOCHS:g} epoch",
                 f"{epochs_redone:.2f} epochs ({batches} batches) redone",
@@ -246,12 +253,12 @@ def main(argv: list[str] | None = None) -> int:
                 epochs_redone,
             )
         )
-        extra = c.median([r["extra_s"] for r in mine])
-        restart = c.median([r["restart_to_first_batch_s"] for r in mine if r["restart_to_first_batch_s"]])
-        redone_s = c.median([r["redone_batches_s"] for r in mine])
-        stopping = c.median([r["signal_to_exit_s"] for r in mine])
+        extra = median([r["extra_s"] for r in mine])
+        restart = median([r["restart_to_first_batch_s"] for r in mine if r["restart_to_first_batch_s"]])
+        redone_s = median([r["redone_batches_s"] for r in mine])
+        stopping = median([r["signal_to_exit_s"] for r in mine])
         figures.append(
-            c.Figure(
+            Figure(
                 "  wall time lost: stopping + restart + redone batches",
                 "-",
                 f"{extra:.1f} s = {stopping:.1f} s + {restart:.1f} s + {redone_s:.1f} s",
@@ -261,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         resumed = mine[0]["resumed_from"]
         figures.append(
-            c.Figure(
+            Figure(
                 "  resumed from",
                 "-",
                 Path(resumed).name if resumed else "none (started over)",
@@ -269,11 +276,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     figures.append(
-        c.Figure(
-            "  uninterrupted reference run", "-", c.fmt_s(c.median(references)), None, c.median(references)
-        )
+        Figure("  uninterrupted reference run", "-", fmt_s(median(references)), None, median(references))
     )
-    c.report("resume cost", figures, {"reference_s": references, "runs": results}, args.json, started)
+    # no alternating rounds here: the load log stays empty and the report says nothing about load
+    details = {"reference_s": references, "runs": results}
+    report("resume cost", figures, details, args.json, started, LoadLog())
     return 0
 
 

@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common as c
+from bench_report import machine
+
+logger = logging.getLogger("benchmarks")
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("job_overhead", "planning", "parallelism", "throughput", "resume_cost")
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     started = time.time()
-    info_before = c.machine()
+    info_before = machine()
     collected: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="mml-bench-all-") as tmp:
         for name in args.only:
@@ -42,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out)]
             cmd += ["--quick"] if args.quick else []
             cmd += ["--repo", str(args.repo)] if args.repo else []
-            c.logger.info("=== %s ===", name)
+            logger.info("=== %s ===", name)
             t0 = time.time()
             code = subprocess.run(cmd, check=False).returncode
             if code != 0 or not out.is_file():
-                c.logger.error("%s failed (exit %d); its figures are missing", name, code)
+                logger.error("%s failed (exit %d); its figures are missing", name, code)
                 collected[name] = {
                     "figures": [
                         {
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 (f["name"], f["target"], f["measured"], {True: "yes", False: "NO", None: "-"}[f["met"]])
             )
-    info = c.machine()
+    info = machine()
     header = (
         f"{info_before['date']}, {info['cores']} cores, {info['mem_gib']} GiB, Python {info['python']}, "
         f"torch {info.get('torch')}, Lightning {info.get('pytorch-lightning')}, snakemake "

@@ -37,7 +37,12 @@ import sys
 import time
 from pathlib import Path
 
-import _common as c
+from bench_cli import parse, parser, workspace
+from bench_fixtures import demo_data
+from bench_report import Figure, report
+from bench_timing import LoadLog, alternate, median, paired_ratios, spread
+
+logger = logging.getLogger("benchmarks")
 
 TARGET = 0.95
 
@@ -171,16 +176,17 @@ def ablate(features: set[str], model) -> None:
         model.log_dict = lambda *args, **kwargs: None
 
 
-def measure(args, root: Path, data: Path, task: str, epochs: int) -> tuple[list, dict]:
-    """Alternating rounds for one task: the figures and the raw samples/s."""
+def measure(args, root: Path, data: Path, task: str, epochs: int, load: LoadLog) -> tuple[list, dict]:
+    """Alternating rounds for one task: the figures and the raw samples/s (the load meanwhile into
+    ``load``)."""
     import torch
     import torch.nn.functional as F
     from lightning_fabric.utilities.seed import seed_everything
 
     from mml_core.config import load_config
+    from mml_core.jobs.logs import job_log
     from mml_core.schedulers import TrainingScheduler
     from mml_core.schedulers.base import step_name
-    from mml_core.schedulers.runner import job_log
 
     rounds = itertools.count(1)
     shared: dict = {}
@@ -262,7 +268,7 @@ def measure(args, root: Path, data: Path, task: str, epochs: int) -> tuple[list,
         cpu_rates.setdefault("plain+metrics" if with_metrics else "plain", []).append(rate(measured, "cpu"))
         return rate(measured)
 
-    c.logger.info("%s: warm-up round (imports, decoding the images once), not counted", task)
+    logger.info("%s: warm-up round (imports, decoding the images once), not counted", task)
     lightning()
     cpu_rates.clear()
     sides = {
@@ -272,50 +278,50 @@ def measure(args, root: Path, data: Path, task: str, epochs: int) -> tuple[list,
     }
     if args.ablate:
         sides.update({f"lightning, {a}": (lambda a=a: lightning(a)) for a in ABLATIONS})
-    values = c.alternate(sides, args.repeats)
+    values = alternate(sides, args.repeats, load)
     pl_rate, plain_rate = values["lightning (factories)"], values["plain loop"]
-    ratio = c.median(c.paired_ratios(pl_rate, plain_rate))
-    cpu_ratio = c.median(c.paired_ratios(cpu_rates["lightning"], cpu_rates["plain"]))
+    ratio = median(paired_ratios(pl_rate, plain_rate))
+    cpu_ratio = median(paired_ratios(cpu_rates["lightning"], cpu_rates["plain"]))
     bs = shared["batch_size"]
-    overhead_ms = c.median(
+    overhead_ms = median(
         [(1 / a - 1 / b) * bs * 1000 for a, b in zip(cpu_rates["lightning"], cpu_rates["plain"])]
     )
     figures = [
-        c.Figure(
+        Figure(
             f"throughput: factories / plain loop ({task})",
             f">= {TARGET}x",
             f"{ratio:.3f}x",
             ratio >= TARGET,
             ratio,
         ),
-        c.Figure(
+        Figure(
             "  samples/s: factories, plain loop",
             "-",
-            f"{c.median(pl_rate):.0f}, {c.median(plain_rate):.0f}",
+            f"{median(pl_rate):.0f}, {median(plain_rate):.0f}",
             None,
-            c.median(pl_rate),
+            median(pl_rate),
         ),
-        c.Figure("  same ratio by CPU time (robust to load)", "-", f"{cpu_ratio:.3f}x", None, cpu_ratio),
-        c.Figure(
+        Figure("  same ratio by CPU time (robust to load)", "-", f"{cpu_ratio:.3f}x", None, cpu_ratio),
+        Figure(
             "  per-batch overhead (CPU time)",
             "-",
             f"{overhead_ms:.1f} ms/batch (batch {bs}, {len(shared['data'][1])} samples/epoch)",
             None,
             overhead_ms,
         ),
-        c.Figure(
+        Figure(
             "  plain loop + train metrics / plain loop",
             "-",
-            f"{c.median(c.paired_ratios(cpu_rates['plain+metrics'], cpu_rates['plain'])):.3f}x (CPU time)",
+            f"{median(paired_ratios(cpu_rates['plain+metrics'], cpu_rates['plain'])):.3f}x (CPU time)",
             None,
-            c.median(c.paired_ratios(cpu_rates["plain+metrics"], cpu_rates["plain"])),
+            median(paired_ratios(cpu_rates["plain+metrics"], cpu_rates["plain"])),
         ),
     ]
     for a in ABLATIONS if args.ablate else ():
-        r_cpu = c.median(c.paired_ratios(cpu_rates[a], cpu_rates["plain"]))
-        r_wall = c.median(c.paired_ratios(values[f"lightning, {a}"], plain_rate))
+        r_cpu = median(paired_ratios(cpu_rates[a], cpu_rates["plain"]))
+        r_wall = median(paired_ratios(values[f"lightning, {a}"], plain_rate))
         figures.append(
-            c.Figure(
+            Figure(
                 f"  ablation: factories, {a} / plain loop",
                 "-",
                 f"{r_cpu:.3f}x CPU ({r_wall:.3f}x wall)",
@@ -325,12 +331,12 @@ def measure(args, root: Path, data: Path, task: str, epochs: int) -> tuple[list,
         )
     values = {**values, **{f"cpu: {k}": v for k, v in cpu_rates.items()}}
     for name, v in values.items():
-        c.logger.info("%s %-36s %s samples/s", task, name, c.spread(v))
+        logger.info("%s %-36s %s samples/s", task, name, spread(v))
     return figures, values
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = c.parser(__doc__, repeats=5, quick_repeats=2)
+    p = parser(__doc__, repeats=5, quick_repeats=2)
     p.add_argument("--epochs", type=int, default=None, help="epochs per measurement (default 6, --quick 3)")
     p.add_argument(
         "--tasks",
@@ -344,31 +350,32 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time the factories' step without our per-batch extras (see ABLATIONS)",
     )
-    args = c.parse(p, argv)
+    args = parse(p, argv)
     for noisy in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "mml_core.schedulers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # start-up chatter of every fit
     epochs = args.epochs or (3 if args.quick else 6)
     tasks = args.tasks or (["sk_digits"] if args.quick else ["sk_digits", "synthetic16"])
     started = time.time()
+    load = LoadLog()  # cores other processes used during each measurement
 
     import torch
 
     torch.set_num_threads(1)
     figures, details = [], {"epochs": epochs}
-    with c.workspace(args, "throughput") as root:
-        data = c.demo_data(root / "data")
+    with workspace(args, "throughput") as root:
+        data = demo_data(root / "data")
         cwd = os.getcwd()
         os.chdir(root)  # results/ (checkpoints, logs) of the Lightning runs land here
         try:
             for task in tasks:
                 if task == "synthetic16":
                     synthetic_task(data)
-                task_figures, values = measure(args, root, data, task, epochs)
+                task_figures, values = measure(args, root, data, task, epochs, load)
                 figures += task_figures
                 details[task] = values
         finally:
             os.chdir(cwd)
-    c.report("training throughput", figures, details, args.json, started)
+    report("training throughput", figures, details, args.json, started, load)
     return 0
 
 

@@ -76,6 +76,18 @@ def test_quick_run_writes_demo_data_step_files_and_logs(finished_quick, tmp_path
     assert "Nothing to be done" in run_snakemake(workdir, "-n").stdout
 
 
+def test_every_job_reads_the_config_that_planning_validated(finished_quick):
+    from omegaconf import OmegaConf
+
+    from mml_core.config import load_config
+
+    root = finished_quick / "results/quick"
+    files = {read_json(path)["config"] for path in root.glob("steps/*/metrics.json")}
+    assert len(files) == 1, files
+    planned = load_config(configfiles=[REPO / "config" / "quick.yaml"])
+    assert read_json(finished_quick / files.pop()) == OmegaConf.to_container(planned)
+
+
 def test_report_collects_the_summary_table_and_every_plot(finished_quick, tmp_path):
     workdir = copy_workdir(finished_quick, tmp_path / "work")
     run_snakemake(workdir, "--report", "report.html")

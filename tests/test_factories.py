@@ -14,12 +14,24 @@ TINY = {"trainer": {"max_epochs": 1, "limit_train_batches": 3, "limit_val_batche
 
 
 @pytest.fixture
-def scheduler(demo_data, tmp_path, monkeypatch):
+def make_scheduler(demo_data, tmp_path, monkeypatch):
+    """A scheduler of the tiny config plus ``overrides`` (its config is read-only once built)."""
     monkeypatch.chdir(tmp_path)
-    cfg = load_config({"data_dir": str(demo_data), "task_list": ["sk_digits", "sk_digits_parity"], **TINY})
-    scheduler = TrainingScheduler(cfg)
-    scheduler.set_active_naming(1)  # train_fold--sk_digits_0
-    return scheduler
+
+    def make(**overrides):
+        cfg = load_config({"data_dir": str(demo_data), "task_list": ["sk_digits", "sk_digits_parity"], **TINY})
+        for section, values in overrides.items():
+            cfg[section].update(values)
+        scheduler = TrainingScheduler(cfg)
+        scheduler.set_active_naming(1)  # train_fold--sk_digits_0
+        return scheduler
+
+    return make
+
+
+@pytest.fixture
+def scheduler(make_scheduler):
+    return make_scheduler()
 
 
 def test_create_datamodule_splits_by_fold_and_caches_tensors(scheduler):
@@ -55,11 +67,12 @@ def test_multitask_datamodule_and_model(scheduler):
         scheduler.create_model(structs, task_weights=[1.0])
 
 
-def test_create_trainer_has_mml_default_callbacks(scheduler):
+def test_create_trainer_has_mml_default_callbacks(make_scheduler):
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
 
-    scheduler.cfg.cbs = {"stop": {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": "train/loss"}}
+    stop = {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": "train/loss"}
+    scheduler = make_scheduler(cbs={"stop": stop})
     trainer = scheduler.create_trainer(monitor=("val/sk_digits/loss", "min"), metrics_callback=True)
     checkpoints = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
     assert len(checkpoints) == 2
@@ -73,20 +86,18 @@ def test_create_trainer_has_mml_default_callbacks(scheduler):
     assert trainer.max_epochs == 1
 
 
-def test_lightning_tune_finds_lr_and_is_skipped_when_resuming(scheduler):
-    scheduler.cfg.tune.lr = True
-    scheduler.cfg.trainer.limit_train_batches = 1.0
-    scheduler.cfg.tune.lr_kwargs = {"num_training": 20, "min_lr": 1e-5, "max_lr": 0.1, "early_stop_threshold": None}
+def test_lightning_tune_finds_lr_and_is_skipped_when_resuming(make_scheduler):
+    lr_kwargs = {"num_training": 20, "min_lr": 1e-5, "max_lr": 0.1, "early_stop_threshold": None}
+    tuned = {"tune": {"lr": True, "lr_kwargs": lr_kwargs}, "trainer": {"limit_train_batches": 1.0}}
+    scheduler = make_scheduler(**tuned)
     struct = scheduler.get_struct("sk_digits")
     model, dm = scheduler.create_model([struct]), scheduler.create_datamodule(struct)
     before = model.lr
     scheduler.lightning_tune(scheduler.create_trainer(), model, dm)
     assert model.lr != before
     # once the step has a checkpoint (an interrupted run), tuning is skipped: the checkpoint holds the tuned lr
-    scheduler.cfg.tune.lr = False
-    scheduler.cfg.trainer.limit_train_batches = 3
-    scheduler.train_fold("sk_digits", 0)
-    scheduler.cfg.tune.lr = True
+    make_scheduler(**tuned).train_fold("sk_digits", 0)
+    scheduler = make_scheduler(**tuned)
     model = scheduler.create_model([struct])
     scheduler.lightning_tune(scheduler.create_trainer(), model, dm)
     assert model.lr == before

@@ -13,15 +13,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from mml_core.schedulers import gpus
-from mml_core.schedulers.gpus import GpuSlotError, claim_gpus, visible_devices
+from mml_core.jobs import gpus
+from mml_core.jobs.gpus import GpuSlotError, claim_gpus, visible_devices
 
 # a job that claims one device, reports it, and holds it until its stdin closes
 HOLDER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from mml_core.schedulers.gpus import claim_gpus
+    from mml_core.jobs.gpus import claim_gpus
 
     with claim_gpus(1, lock_dir=Path(sys.argv[1]), poll_s=0.05):
         print(os.environ["CUDA_VISIBLE_DEVICES"], flush=True)

@@ -13,7 +13,7 @@ import torch
 from mml_core.config import load_config
 from mml_core.data.sampler import EpochShuffleSampler
 from mml_core.schedulers import MisconfigurationError, TrainingScheduler
-from mml_core.schedulers.runner import seed_everything
+from mml_core.jobs.runner import seed_everything
 from mml_core.training.interrupted import TrainingInterrupted
 from mml_core.training.resume import AtomicCheckpointIO, find_resume_checkpoint
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mml_core.config import load_config
@@ -169,13 +171,16 @@ def test_plan_of_training_scheduler_is_parallel(cfg):
     assert plan.dependencies(names.index("predict_fold--sk_digits_3_None")) == [names.index("train_fold--sk_digits_3")]
     assert plan.dependencies(names.index("test_task--sk_digits_None")) == list(range(1, 6))
     assert plan.dependencies(len(names) - 1) == list(range(len(names) - 1))
+    # generated rules for the kinds between prepare_exp and finish_exp, which have rules of their own
     kinds = {r.kind: r for r in plan.rules()}
-    assert list(kinds) == ["prepare_exp", "train_fold", "predict_fold", "test_task", "finish_exp"]
-    assert kinds["train_fold"].output == "results/default/steps/train_fold{params}/metrics.json"
-    assert kinds["prepare_exp"].output == "results/default/steps/prepare_exp/metrics.json"
-    assert kinds["finish_exp"].extra_outputs == ("results/default/summary.json",)
-    assert kinds["train_fold"].resources["mem_mb"] == 4000 and kinds["test_task"].resources["threads"] == 1
-    assert plan.step("train_fold", "--sk_digits_2") == 3
+    assert list(kinds) == ["train_fold", "predict_fold", "test_task"]
+    assert kinds["train_fold"].output == "results/default/steps/{step}/metrics.json"
+    assert re.fullmatch(kinds["train_fold"].names, "train_fold--sk_digits_2")
+    assert not re.fullmatch(kinds["train_fold"].names, "predict_fold--sk_digits_2_None")
+    assert plan.metrics_path(0) == "results/default/steps/prepare_exp/metrics.json"
+    assert plan.finish_outputs()["summary"] == "results/default/summary.json"
+    assert kinds["train_fold"].resources["mem_mb"] == 4000 and kinds["test_task"].threads == 1
+    assert plan.step("train_fold--sk_digits_2") == 3
 
 
 def test_params_carry_the_config_slice_a_step_reads(cfg):
@@ -222,3 +227,15 @@ def test_build_scheduler_by_name_and_import_path(cfg):
     cfg.mode.scheduler = "nope"
     with pytest.raises(MisconfigurationError, match="Unknown mode.scheduler 'nope'"):
         build_scheduler(cfg)
+
+
+def test_config_is_read_only_once_the_schedule_stands(cfg):
+    from omegaconf.errors import ReadonlyConfigError
+
+    scheduler = TrainingScheduler(cfg)
+    with pytest.raises(ReadonlyConfigError):
+        scheduler.cfg.trainer.max_epochs = 3
+    # the scheduler holds its own copy: the caller's config stays the caller's
+    cfg.trainer.max_epochs = 7
+    assert scheduler.cfg.trainer.max_epochs == 1 and scheduler.resolved_cfg["trainer"]["max_epochs"] == 1
+    assert scheduler.job_config["trainer"]["max_epochs"] == 1

@@ -25,6 +25,10 @@ class ConfigError(ValueError):
     """A config value is unknown, missing or of the wrong type; the message names key and fix."""
 
 
+class MisconfigurationError(ConfigError):
+    """The config asks for something the scheduler cannot do; the message says what to change."""
+
+
 @functools.cache
 def load_schema() -> dict:
     """The config JSON schema (parsed once per process)."""

@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric
 
 from mml_core.config import instantiate
 from mml_core.models.metrics import bootstrapped_test_metrics, classification_metrics, test_metrics
+from mml_core.results.keys import metric_key, metric_prefix
 
 PHASES = ("train", "val", "test")
 
@@ -53,7 +54,7 @@ class MultiTaskModule(pl.LightningModule):
         self.metrics = nn.ModuleDict(
             {
                 f"{phase}_{i}": (test_metrics(n) if phase == "test" else classification_metrics(n)).clone(
-                    prefix=f"{phase}/{task}/"
+                    prefix=metric_prefix(phase, task)
                 )
                 for phase in PHASES
                 for i, (task, n) in enumerate(task_classes.items())
@@ -80,7 +81,7 @@ class MultiTaskModule(pl.LightningModule):
         i = self.task_names.index(head)
         self.task_names[i] = task
         for phase in PHASES:
-            self.metrics[f"{phase}_{i}"] = self.metrics[f"{phase}_{i}"].clone(prefix=f"{phase}/{task}/")
+            self.metrics[f"{phase}_{i}"] = self.metrics[f"{phase}_{i}"].clone(prefix=metric_prefix(phase, task))
 
     def forward(self, x: torch.Tensor, task_index: int = 0) -> torch.Tensor:
         return self.heads[task_index](self.backbone(x))
@@ -102,7 +103,7 @@ class MultiTaskModule(pl.LightningModule):
             mean_loss.update(loss.detach(), weight=len(y))
             if i not in self._train_logged:
                 self._train_logged.add(i)
-                self.log(f"train/{task}/loss", mean_loss, on_step=False, on_epoch=True)
+                self.log(metric_key("train", task, "loss"), mean_loss, on_step=False, on_epoch=True)
                 self.log_dict(metrics, on_step=False, on_epoch=True)
         if not torch.isfinite(total):
             raise FloatingPointError(
@@ -127,7 +128,7 @@ class MultiTaskModule(pl.LightningModule):
             for booted in self.bootstrap[key].values():
                 booted.update(logits, y)
             self._bootstrapped.add(key)
-        self.log(f"{phase}/{task}/loss", loss, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
+        self.log(metric_key(phase, task, "loss"), loss, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
 
     def _eval_epoch_end(self, phase: str) -> None:
         total = torch.zeros((), device=self.device)
@@ -158,8 +159,8 @@ class MultiTaskModule(pl.LightningModule):
             for name, metric in booted.items():
                 if key in self._bootstrapped:  # BootStrapper does not count its updates
                     stats = metric.compute()
-                    self.log(f"test/{task}/{name}_boot_mean", stats["mean"])
-                    self.log(f"test/{task}/{name}_boot_std", stats["std"])
+                    self.log(metric_key("test", task, f"{name}_boot_mean"), stats["mean"])
+                    self.log(metric_key("test", task, f"{name}_boot_std"), stats["std"])
                 metric.reset()
         self._bootstrapped.clear()
 

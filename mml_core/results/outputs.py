@@ -1,15 +1,18 @@
-"""The files ``finish_exp`` writes for people, their report captions, and writing the generic ones.
+"""The files ``finish_exp`` writes, how ``snakemake --report`` shows them, and writing the generic ones.
 
-The names live here so the scheduler that writes the files and the Snakemake rule that declares
-them (and flags them for ``snakemake --report``) agree. Paths are relative to ``results/<proj>/``.
+This module is the one list of finish_exp's outputs: the scheduler writes them, the finish rule
+declares them (wrapping the :data:`REPORTED` ones in ``report()``), and ``rule all`` asks for
+them. Paths are relative to ``results/<proj>/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 FOLD_METRICS_PNG = "plots/fold_metrics.png"
@@ -17,6 +20,40 @@ FOLD_METRICS_PNG = "plots/fold_metrics.png"
 LEARNING_CURVES_DIR = "plots/learning_curves"
 CONFUSION_MATRIX_DIR = "plots/confusion_matrix"
 CAPTIONS_DIR = Path(__file__).parent / "captions"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reported:
+    """An output of finish_exp shown in ``snakemake --report`` (Snakemake's ``report()`` arguments)."""
+
+    path: str
+    caption: str
+    category: str
+    labels: Mapping[str, str]
+    subcategory: str | None = None
+    # for folders: the file pattern inside (report() then lists every matching file)
+    patterns: tuple[str, ...] = ()
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.patterns)
+
+
+REPORTED: dict[str, Reported] = {
+    "summary_md": Reported(SUMMARY_MD, "summary_md", "Summary", {"table": "mean ± std (paste)"}),
+    "summary_csv": Reported(SUMMARY_CSV, "summary_csv", "Summary", {"table": "every fold (CSV)"}),
+    "fold_metrics": Reported(
+        FOLD_METRICS_PNG, "fold_metrics", "Plots", {"plot": "metrics per fold"}, subcategory="Per-fold metrics"
+    ),
+    "learning_curves": Reported(
+        LEARNING_CURVES_DIR, "learning_curves", "Plots", {"task": "{task}"}, "Learning curves", ("{task}.png",)
+    ),
+    "confusion_matrix": Reported(
+        CONFUSION_MATRIX_DIR, "confusion_matrix", "Plots", {"task": "{task}"}, "Confusion matrices", ("{task}.png",)
+    ),
+}
+# every output of finish_exp besides its metrics.json
+FINISH_OUTPUTS: dict[str, str] = {"summary": SUMMARY_JSON, **{key: r.path for key, r in REPORTED.items()}}
 
 
 def caption(kind: str) -> str:
@@ -43,8 +80,9 @@ def write_summary_outputs(summary: Mapping[str, Any], results_dir: Path) -> list
     from mml_core.results.tables import write_csv, write_markdown
 
     results_dir = Path(results_dir)
-    for folder in (LEARNING_CURVES_DIR, CONFUSION_MATRIX_DIR):
-        (results_dir / folder).mkdir(parents=True, exist_ok=True)
+    for reported in REPORTED.values():
+        if reported.is_dir:
+            (results_dir / reported.path).mkdir(parents=True, exist_ok=True)
     tasks = summary.get("tasks", {})
     fold_metric_bars(tasks, results_dir / FOLD_METRICS_PNG)
     return [

@@ -1,9 +1,18 @@
 """Translate a scheduler's schedule into what the Snakemake rules need (no torch, no Snakemake).
 
-One rule per command kind: its output pattern carries the step's params in the wildcard
-``params`` (``steps/train_fold{params}/metrics.json`` with ``params = "--sk_digits_0"``), so
-planning costs Snakemake's per-job floor instead of one rule per step. ``workflow/rules/steps.smk``
-turns :meth:`Plan.rules` into rules; the input and params functions below answer per job.
+``prepare_exp`` and ``finish_exp`` have declarative rules of their own
+(``workflow/rules/experiment.smk``); every other command kind gets one generated rule whose output
+pattern carries the step name in the wildcard ``step`` (``steps/{step}/metrics.json``, constrained
+to the kind's names, e.g. ``train_fold--sk_digits_0``), so planning costs Snakemake's per-job floor
+instead of one rule per step. The input function and the static params below answer per job.
+
+Jobs receive the config through one file, ``results/<proj>/configs/<hash>.json``: the validated
+config exactly as planning saw it, written once before the first job runs (``onstart``, so a dry
+run writes nothing) and named by its hash, so a job of an earlier plan still finds its own. The
+shell line only names that file. Measured on 10,000 steps (``benchmarks/planning.py``), the JSON
+as a derived param on the shell line cost 0.1 ms per job more while planning and showed a
+multi-kilobyte blob in every failure message; Snakemake's ``script:`` costs ~1.2 ms per job more
+and imports Snakemake in every job.
 """
 
 from __future__ import annotations
@@ -15,29 +24,31 @@ from pathlib import Path
 from typing import Any
 
 from mml_core.config import config_hash
+from mml_core.io import atomic_write_text
+from mml_core.results import outputs
+from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
+from mml_core.schedulers.steps import step_name_regex
 from mml_core.tasks import demo, split_task_name
 
-PARAMS_REGEX = r"(--[^/]+)?"
+__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec"]
+
 PREPARE, FINISH = "prepare_exp", "finish_exp"
 
 
 @dataclasses.dataclass(frozen=True)
 class RuleSpec:
-    """What one Snakemake rule of a command kind declares."""
+    """What the generated rule of one command kind declares."""
 
     kind: str
     output: str
     log: str
-    extra_outputs: tuple[str, ...]
+    # wildcard constraint: the names of this kind's steps
+    names: str
+    threads: int
     resources: dict[str, Any]
     # kinds earlier in the schedule win when cores are scarce: MML's order as the tie-breaker
     priority: int
-
-    @property
-    def name(self) -> str:
-        """The step name as a Snakemake pattern (``train_fold{params}``)."""
-        return self.kind + ("{params}" if "{params}" in self.output else "")
 
 
 class Plan:
@@ -45,63 +56,74 @@ class Plan:
 
     def __init__(self, scheduler: AbstractBaseScheduler):
         self.scheduler = scheduler
-        self.root = scheduler.results_dir
+        self.layout = scheduler.layout
+        self.root = self.layout.root
         self.names = scheduler.step_names
         self.index = {name: ix for ix, name in enumerate(self.names)}
+        # built once: finish_exp and the input function of every job read them
+        self._targets = [str(self.layout.metrics(name)) for name in self.names]
         self.kinds: dict[str, list[int]] = {}
         for ix, command in enumerate(scheduler.commands):
             self.kinds.setdefault(command.__name__, []).append(ix)
-        self.summary = str(self.root / "summary.json")
         factory = scheduler.task_factory
         self.task_files = {t: str(factory.task_file(t)) for t in scheduler.cfg.task_list}
         demo_used = any(split_task_name(t)[0] in demo.DEMO_TASKS for t in scheduler.cfg.task_list)
         missing = factory.missing_demo_files(scheduler.cfg.task_list)
         # the demo rule writes all demo tasks at once; declared only while one of them is missing
         self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
+        self._config_text = json.dumps(scheduler.job_config, sort_keys=True)
+        self.job_config = str(self.root / "configs" / f"{config_hash(scheduler.job_config)}.json")
 
-    @cached_property
-    def config_json(self) -> str:
-        """The validated experiment config as JSON: what each job rebuilds the scheduler from."""
-        return json.dumps(self.scheduler.validated_config, sort_keys=True)
+    def write_job_config(self) -> Path:
+        """Write the config file the jobs read (once per distinct config; see the module docstring)."""
+        path = Path(self.job_config)
+        if not path.is_file():
+            atomic_write_text(path, self._config_text)
+        return path
 
     # -- targets ------------------------------------------------------------------------------
 
     def metrics_path(self, ix: int) -> str:
-        return str(self.root / "steps" / self.names[ix] / "metrics.json")
+        """The Snakemake target of step ``ix``."""
+        return self._targets[ix]
+
+    def log_path(self, ix: int) -> str:
+        """The job log of step ``ix``."""
+        return str(self.layout.log(self.names[ix]))
+
+    def finish_outputs(self) -> dict[str, str]:
+        """finish_exp's outputs besides its metrics.json, by name (see :mod:`mml_core.results.outputs`)."""
+        return {key: str(self.root / path) for key, path in outputs.FINISH_OUTPUTS.items()}
 
     @property
     def final_targets(self) -> list[str]:
-        """What ``rule all`` asks for: the summary files and plots of finish_exp (its metrics.json last)."""
-        from mml_core.results import outputs
-
-        extra = [outputs.SUMMARY_CSV, outputs.SUMMARY_MD, outputs.FOLD_METRICS_PNG,
-                 outputs.LEARNING_CURVES_DIR, outputs.CONFUSION_MATRIX_DIR]
-        return [self.summary, *(str(self.root / name) for name in extra), self.metrics_path(len(self.names) - 1)]
+        """What ``rule all`` asks for: every output of finish_exp, its metrics.json last."""
+        return [*self.finish_outputs().values(), self.metrics_path(len(self.names) - 1)]
 
     def rules(self) -> list[RuleSpec]:
-        """One spec per command kind, in schedule order."""
-        specs = []
-        for rank, (kind, steps) in enumerate(self.kinds.items()):
-            fixed = len(steps) == 1 and self.names[steps[0]] == kind
-            suffix = "" if fixed else "{params}"
-            specs.append(
-                RuleSpec(
-                    kind=kind,
-                    output=str(self.root / "steps" / f"{kind}{suffix}" / "metrics.json"),
-                    log=str(self.root / "logs" / f"{kind}{suffix}.log"),
-                    extra_outputs=(self.summary,) if kind == FINISH else (),
-                    resources=self.resources(kind),
-                    priority=len(self.kinds) - rank,
-                )
+        """One spec per command kind between prepare_exp and finish_exp, in schedule order."""
+        return [
+            RuleSpec(
+                kind=kind,
+                output=self.layout.metrics_pattern(),
+                log=self.layout.log_pattern(),
+                names=step_name_regex(kind),
+                threads=self.threads(kind),
+                resources=self.resources(kind),
+                priority=self.priority(kind),
             )
-        return specs
+            for kind in self.kinds
+            if kind not in (PREPARE, FINISH)
+        ]
 
-    def step(self, kind: str, params: str = "") -> int:
-        """Index of the step matched by a rule's ``params`` wildcard (empty for fixed rules)."""
-        name = kind + params
+    def priority(self, kind: str) -> int:
+        """Higher for kinds earlier in the schedule (prepare_exp highest)."""
+        return len(self.kinds) - list(self.kinds).index(kind)
+
+    def step(self, name: str) -> int:
+        """Index of the step called ``name`` (a generated rule's ``step`` wildcard)."""
         if name not in self.index:
-            raise KeyError(f"No step '{name}' in the schedule; known steps of {kind}: "
-                           f"{[self.names[i] for i in self.kinds.get(kind, [])][:5]}")
+            raise KeyError(f"No step '{name}' in the schedule of {len(self.names)} steps, e.g. {self.names[:3]}.")
         return self.index[name]
 
     # -- per job ------------------------------------------------------------------------------
@@ -130,16 +152,21 @@ class Plan:
         """Named inputs of step ``ix``: ``deps`` (outputs of the steps it reads; a retrained fold
         reruns its prediction) and ``tasks`` (the task files, so changed data reruns the steps)."""
         tasks = sorted({self.task_files[t] for t in self.scheduler.step_tasks(ix)})
-        return {"deps": [self.metrics_path(d) for d in self.dependencies(ix)], "tasks": tasks}
+        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "tasks": tasks}
+
+    def input_files(self, ix: int) -> list[str]:
+        """The inputs of step ``ix`` as one list (:meth:`inputs` without the names)."""
+        named = self.inputs(ix)
+        return named["deps"] + named["tasks"]
 
     def params(self, kind: str) -> dict[str, Any]:
         """What Snakemake's params trigger compares for every step of ``kind``: the config slice
         the command reads (the step's own identity is its output path)."""
         return self.scheduler.command_config(kind)
 
-    def results_without_records(self) -> list[tuple[str, str]]:
-        """(command, step) of finished steps whose recorded config slice differs from the current one,
-        when Snakemake keeps no records (``.snakemake/`` deleted, results copied from elsewhere).
+    def results_without_records(self) -> list[provenance.StepIdentity]:
+        """Finished steps whose recorded config slice differs from the current one, when Snakemake
+        keeps no records (``.snakemake/`` deleted, results copied from elsewhere).
 
         With records, Snakemake's params trigger reruns such steps; without, it would take them as
         done. Only then are the step files read, so planning stays cheap in the normal case.
@@ -147,18 +174,18 @@ class Plan:
         records = Path(".snakemake") / "metadata"
         if records.is_dir() and any(records.iterdir()):
             return []
-        hashes = {kind: config_hash(self.scheduler.command_config(kind)) for kind in self.kinds}
-        stale = []
-        for ix, name in enumerate(self.names):
-            path = Path(self.metrics_path(ix))
-            if path.is_file():
-                kind = self.scheduler.commands[ix].__name__
-                if json.loads(path.read_text()).get("config_hash") != hashes[kind]:
-                    stale.append((kind, name))
-        return stale
+        current = [(self.scheduler.step_identity(ix), Path(self.metrics_path(ix))) for ix in range(len(self.names))]
+        return provenance.stale_records(current)
+
+    def _settings(self, kind: str) -> dict[str, Any]:
+        res = self.scheduler.resolved_cfg["resources"]
+        return {"threads": 1, "mem_mb": 1000, "runtime": 60, "gpu": 0, **res.get("default", {}), **res.get(kind, {})}
+
+    def threads(self, kind: str) -> int:
+        """Cores of one job of ``kind`` (``resources.<kind>.threads`` over ``resources.default``)."""
+        return int(self._settings(kind)["threads"])
 
     def resources(self, kind: str) -> dict[str, Any]:
-        """``resources.default`` overlaid with ``resources.<kind>``."""
-        res = self.scheduler.resolved_cfg["resources"]
-        return {**res.get("default", {}), **res.get(kind, {})}
-
+        """Snakemake resources of ``kind``: mem_mb, runtime, gpu, and the ``slurm_*`` keys only where
+        the config sets them (else the profile's default applies)."""
+        return {k: v for k, v in self._settings(kind).items() if k != "threads"}

@@ -12,23 +12,28 @@ Modes (``mode.*``): ``cv`` (every fold), ``nested`` (train ``pivot+nested?k``, p
 fold and the pivot's test split), ``multitask`` with ``co_tasks`` and ``task_weights`` (co-tasks
 trained jointly, one head each), ``eval_on`` (other tasks predicted and tested through the pivot's
 head), ``store_parameters``, ``store_best``. Params match MML's (``eval_on`` is ``None`` for the
-task itself) so step names stay stable.
+task itself) so step names stay stable. ``create_routine`` records every model (:class:`ModelRef`)
+and every step's dependencies as it appends them; the summary is built in
+:mod:`mml_core.results.training_summary`, the config rules are checked in
+:mod:`mml_core.config.checks`. What stays (about 400 lines) is the schedule and its three commands.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mml_core.config.checks import check_training
 from mml_core.results.predictions import FILENAME as PREDICTIONS
 from mml_core.results.predictions import write_predictions
-from mml_core.results.summary import aggregate, aggregate_folds
-from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config, step_name
+from mml_core.results.summary import aggregate_folds
+from mml_core.results.training_summary import ModelRef, plot_training, summarize_training
+from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config
+from mml_core.schedulers.steps import step_name
 from mml_core.tasks import ARG_SEP, TAG_SEP, split_task_name
 
 if TYPE_CHECKING:
@@ -44,29 +49,7 @@ TRAIN_KEYS = (
 PREDICT_KEYS = (*_DATA_KEYS, "trainer", "sampling", "arch", "mode.task_weights")
 TEST_KEYS = (*PREDICT_KEYS, "metrics")
 PREDICT_SPLITS = ("test", "val", "unlabeled")
-
-
-def _check_leakage(cfg: DictConfig) -> None:
-    """MML's information-leakage checks: in cross-validation without nesting the validation fold is
-    also the fold the CV estimate is computed on, so it must not steer training."""
-    if not cfg.mode.cv or cfg.mode.nested:
-        return
-    target = cfg.lr_scheduler.get("_target_") or ""
-    if "ReduceLROnPlateau" in target:
-        raise MisconfigurationError(
-            "lr_scheduler ReduceLROnPlateau reacts to the validation fold, which mode.cv=true also uses to "
-            "estimate performance: information leaks from val into training. Set mode.nested=true (the "
-            "estimate then comes from held-out folds), or use a schedule that ignores val "
-            "(--config 'lr_scheduler={_target_: null}' or torch.optim.lr_scheduler.CosineAnnealingLR)."
-        )
-    for name, spec in cfg.cbs.items():
-        if "EarlyStopping" in spec.get("_target_", "") and "val" in str(spec.get("monitor", "")):
-            raise MisconfigurationError(
-                f"Callback cbs.{name} (EarlyStopping on '{spec.get('monitor')}') stops training by the validation "
-                "fold, which mode.cv=true also uses to estimate performance: information leaks from val into "
-                f"training. Set mode.nested=true, monitor a metric that does not depend on val (e.g. train/loss), "
-                f"or remove cbs.{name}."
-            )
+MODEL_FILE = "model.pt"
 
 
 class TrainingScheduler(AbstractBaseScheduler):
@@ -77,31 +60,15 @@ class TrainingScheduler(AbstractBaseScheduler):
     """
 
     def __init__(self, cfg: DictConfig):
-        if not cfg.pivot.name:
-            raise MisconfigurationError(
-                "The train scheduler needs a pivot task: set pivot.name (e.g. --config 'pivot={name: sk_digits}')."
-            )
-        _check_leakage(cfg)
-        mode = cfg.mode
-        if not mode.store_parameters and {"predict", "test"} & set(mode.subroutines):
-            raise MisconfigurationError(
-                "mode.subroutines includes predict or test, which load the stored weights, but "
-                "mode.store_parameters=false. Set mode.store_parameters=true or drop predict/test."
-            )
-        if mode.multitask == 1:
-            raise MisconfigurationError(
-                "mode.multitask is the TOTAL number of tasks trained jointly (pivot included): use 2 or more, or 0."
-            )
-        every, most = cfg.trainer.get("check_val_every_n_epoch"), cfg.trainer.get("max_epochs")
-        if every and most and most > 0 and every > most:
-            raise MisconfigurationError(
-                f"trainer.check_val_every_n_epoch={every} exceeds trainer.max_epochs={most}: training would never "
-                "validate, but the train scheduler monitors the validation loss. Lower check_val_every_n_epoch."
-            )
+        check_training(cfg)
         self.n_folds = -1  # set in create_routine
         self.co_tasks: list[str] = []
-        # trained models: task -> folds (from the schedule, plus nothing else)
-        self.trained: dict[str, list[int]] = {}
+        # every model of the schedule, its train_fold step, and the (task, eval_on) of each test_task step
+        self.models: list[ModelRef] = []
+        self.train_steps: dict[ModelRef, int] = {}
+        self.tests: list[tuple[str, str | None]] = []
+        # (model, evaluated task, params) of each predict_fold step
+        self.predictions: list[tuple[ModelRef, str, list[Any]]] = []
         super().__init__(cfg=cfg, available_subroutines=["train", "predict", "test"])
 
     # -- the schedule -------------------------------------------------------------------------
@@ -109,6 +76,10 @@ class TrainingScheduler(AbstractBaseScheduler):
     def nested_name(self, fold: int) -> str:
         """The pivot with fold ``fold`` held out as its test split."""
         return f"{self.pivot}{TAG_SEP}nested{ARG_SEP}{fold}"
+
+    def models_of(self, task: str) -> list[ModelRef]:
+        """The models trained on ``task``, in fold order."""
+        return [model for model in self.models if model.task == task]
 
     def _derived_from_pivot(self, task: str) -> bool:
         """The pivot or a tagged variant of it (same base task)."""
@@ -166,11 +137,10 @@ class TrainingScheduler(AbstractBaseScheduler):
                 self.task_factory.num_folds(name)  # checks the tag before anything runs
                 if name not in self.cfg.task_list:
                     self.cfg.task_list.append(name)
-            models = [(self.nested_name(fold), 0) for fold in self.folds]
+            # each nested task trains on its fold 0 and stands for the pivot's outer fold
+            self.models = [ModelRef(self.nested_name(fold), 0, self.pivot, fold) for fold in self.folds]
         else:
-            models = [(self.pivot, fold) for fold in self.folds]
-        for task, fold in models:
-            self.trained.setdefault(task, []).append(fold)
+            self.models = [ModelRef(self.pivot, fold, self.pivot, fold) for fold in self.folds]
         eval_on = list(mode.eval_on or [])
         unknown = [t for t in eval_on if t not in self.cfg.task_list]
         if unknown:
@@ -180,23 +150,23 @@ class TrainingScheduler(AbstractBaseScheduler):
         self._check_eval_on(on_disk_only=True)
         evaluated: list[str | None] = [None, *eval_on]
         if "train" in self.subroutines:
-            for task, fold in models:
-                self.commands.append(self.train_fold)
-                self.params.append([task, fold])
+            for model in self.models:
+                self.train_steps[model] = self.add_step(self.train_fold, [model.task, model.fold], after=[])
         if "predict" in self.subroutines:
-            for task, fold in models:
-                for target in evaluated:
-                    self.commands.append(self.predict_fold)
-                    self.params.append([task, fold, target])
-                    if mode.nested and target is None:
-                        # the pivot's own test split too, to compare with non-nested runs (as MML)
-                        self.commands.append(self.predict_fold)
-                        self.params.append([task, fold, self.pivot])
+            for model in self.models:
+                trained = [self.train_steps[model]] if model in self.train_steps else []
+                # with nesting, the pivot's own test split too, to compare with non-nested runs (as MML)
+                targets = [t for e in evaluated for t in ([e, self.pivot] if mode.nested and e is None else [e])]
+                for target in targets:
+                    params = [model.task, model.fold, target]
+                    self.add_step(self.predict_fold, params, after=trained)
+                    self.predictions.append((model, target or model.task, params))
         if "test" in self.subroutines:
-            for task in self.trained:
+            for task in dict.fromkeys(model.task for model in self.models):
+                trained = [self.train_steps[m] for m in self.models_of(task) if m in self.train_steps]
                 for target in evaluated:
-                    self.commands.append(self.test_task)
-                    self.params.append([task, target])
+                    self.add_step(self.test_task, [task, target], after=trained)
+                    self.tests.append((task, target))
 
     def _check_eval_on(self, on_disk_only: bool = False) -> None:
         """eval_on tasks go through the pivot's head: same task type and number of classes."""
@@ -210,17 +180,6 @@ class TrainingScheduler(AbstractBaseScheduler):
                     f"through the head of pivot {self.pivot} ({pivot.task_type}, {pivot.num_classes} classes): task "
                     "type and number of classes must match. Remove it from mode.eval_on."
                 )
-
-    def step_dependencies(self, command_ix: int) -> list[int]:
-        """Predict needs its fold's training, test needs the training of every model it tests."""
-        command, params = self.commands[command_ix].__name__, self.params[command_ix]
-        if command == "predict_fold":
-            wanted = {step_name("train_fold", params[:2])}
-        elif command == "test_task":
-            wanted = {step_name("train_fold", [params[0], fold]) for fold in self.trained.get(params[0], [])}
-        else:
-            return []
-        return [ix for ix, name in enumerate(self.step_names) if name in wanted]
 
     def step_tasks(self, command_ix: int) -> list[str]:
         """The base rule's tasks plus the co-tasks whose heads every model of this experiment has."""
@@ -262,75 +221,33 @@ class TrainingScheduler(AbstractBaseScheduler):
     ) -> None:
         """Inspect or modify the trained model before its weights are stored."""
 
-    def _reported(self, task: str, fold: int) -> tuple[str, int]:
-        """Where a model's results are reported: nested models under the pivot, by outer fold."""
-        prefix = f"{self.pivot}{TAG_SEP}nested{ARG_SEP}"
-        if self.cfg.mode.nested and task.startswith(prefix):
-            return self.pivot, int(task.removeprefix(prefix))
-        return task, fold
-
     def before_finishing_hook(self) -> None:
         """Summary: test metrics per evaluated task (mean/std over folds; nested runs over outer
         folds), else the last validation metrics; ``return_value`` is the mean final (or best)
         validation loss over the trained models (as in MML); learning curves and confusion matrices."""
-        monitored, val_per_fold, histories = [], {}, {}
-        for ix, command in enumerate(self.commands):
-            if command.__name__ != "train_fold":
-                continue
-            task, fold = self.params[ix]
-            results = self.read_step_results("train_fold", self.params[ix])
-            monitored.append(results["monitored"])
-            reported, key = self._reported(task, fold)
-            histories.setdefault(reported, {})[key] = [
-                {k.replace(f"/{task}/", f"/{reported}/"): v for k, v in record.items()} for record in results["history"]
-            ]
-            prefix = f"val/{task}/"
-            last = results["history"][-1] if results["history"] else {}
-            val_per_fold[key] = {k.removeprefix(prefix): v for k, v in last.items() if k.startswith(prefix)}
-        if monitored:
-            self.return_value = statistics.fmean(monitored)
-        per_task: dict[str, dict[int, dict[str, float]]] = {}
-        for ix, command in enumerate(self.commands):
-            if command.__name__ == "test_task":
-                task, eval_on = self.params[ix]
-                for fold, values in self.read_step_results("test_task", self.params[ix])["per_fold"].items():
-                    reported, key = self._reported(task, int(fold))
-                    per_task.setdefault(eval_on or reported, {})[key] = values
-        tasks = {task: aggregate_folds(folds) for task, folds in per_task.items()}
-        if not tasks and val_per_fold:
-            tasks[self.pivot] = aggregate_folds(val_per_fold)
-        self.summary["tasks"] = tasks
-        if monitored:
-            self.summary["monitored"] = {"metric": f"val/{self.pivot}/loss", **aggregate(monitored)}
-        self.plot_results(histories)
-
-    def plot_results(self, histories: dict[str, dict[int, list[dict[str, float]]]]) -> None:
-        """Learning curves per trained task; a confusion matrix per predicted task (test split, folds pooled)."""
-        from mml_core.results import outputs
-        from mml_core.results.plots import confusion_matrix, learning_curves
-        from mml_core.results.predictions import pooled_predictions
-
-        for task, per_fold in histories.items():
-            learning_curves(per_fold, task, outputs.task_plot(self.results_dir, outputs.LEARNING_CURVES_DIR, task))
+        trained = [
+            (model, self.read_step_results(self.train_fold, [model.task, model.fold]))
+            for model in self.models if model in self.train_steps
+        ]  # fmt: skip
+        tested = []
+        for task, eval_on in self.tests:
+            per_fold = self.read_step_results(self.test_task, [task, eval_on])["per_fold"]
+            models = {model.fold: model for model in self.models_of(task)}
+            tested.append((eval_on, {models[int(fold)]: values for fold, values in per_fold.items()}))
+        summary = summarize_training(self.pivot, trained, tested)
+        self.return_value = summary.return_value
+        self.summary["tasks"] = summary.tasks
+        if summary.monitored:
+            self.summary["monitored"] = summary.monitored
         predictions: dict[str, list[Path]] = {}
-        for ix, name in enumerate(self.step_names):
-            if self.commands[ix].__name__ == "predict_fold":
-                task, _, eval_on = self.params[ix]
-                predictions.setdefault(eval_on or task, []).append(self.step_dir(name) / PREDICTIONS)
-        for task, paths in predictions.items():
-            targets, predicted = pooled_predictions(paths, split="test")
-            if not len(targets):
-                logger.warning("Task %s has no test predictions; no confusion matrix.", task)
-                continue
-            struct = self.get_struct(task)
-            folds = f"{len(paths)} model{'s' if len(paths) > 1 else ''}"
-            confusion_matrix(
-                targets,
-                predicted,
-                [struct.idx_to_class[i] for i in sorted(struct.idx_to_class)],
-                outputs.task_plot(self.results_dir, outputs.CONFUSION_MATRIX_DIR, task),
-                title=f"{task}: test split, {folds} pooled ({len(targets)} predictions)",
-            )
+        for _, evaluated, params in self.predictions:
+            predictions.setdefault(evaluated, []).append(self.step_dir(step_name("predict_fold", params)) / PREDICTIONS)
+        class_names = {
+            task: [struct.idx_to_class[i] for i in sorted(struct.idx_to_class)]
+            for task in predictions
+            for struct in [self.get_struct(task)]
+        }
+        plot_training(self.results_dir, summary.histories, predictions, class_names)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -339,7 +256,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         return [task_name, *self.co_tasks]
 
     def _model_path(self, task_name: str, fold: int) -> Path:
-        return self.step_dir(step_name("train_fold", [task_name, fold])) / "model.pt"
+        return self.step_dir(step_name("train_fold", [task_name, fold])) / MODEL_FILE
 
     def _load_model(self, task_name: str, fold: int) -> pl.LightningModule:
         import torch
@@ -455,7 +372,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         """Test every model trained on ``task_name`` on the test split of ``eval_on`` (default: the task)."""
         logger.info("Starting testing for task %s.", self.highlight_text(task_name))
         per_fold = {}
-        for fold in self.trained.get(task_name, []):
+        for ref in self.models_of(task_name):
+            fold = ref.fold
             model, target = self._evaluation(task_name, fold, eval_on)
             model.set_bootstrap(self.cfg.metrics.bootstrap)
             datamodule = self.create_datamodule(self.get_struct(target), fold=0)

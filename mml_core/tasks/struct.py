@@ -1,9 +1,8 @@
-"""``TaskStruct`` (a task's metadata, as in MML) and ``TaskStructFactory`` (creates, dumps, reloads)."""
+"""``TaskStruct`` (a task's metadata, as in MML) and ``TaskStructFactory`` (creates and dumps them)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -184,9 +183,3 @@ class TaskStructFactory:
     def dump(self, path: Path) -> None:
         """Write all structs to ``path`` (JSON) so later steps and people can inspect them."""
         atomic_write_json(path, {s.name: s.to_json() for s in self.container})
-
-    def load_dump(self, path: Path) -> None:
-        """Restore structs written by :meth:`dump` (replaces the container)."""
-        with open(path) as fh:
-            data = json.load(fh)
-        self.container = [TaskStruct.from_json(v) for v in data.values()]

@@ -3,9 +3,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 from mml_core.config import ConfigError
-from mml_core.schedulers.locks import check_writable, clear_stale_locks
-from mml_core.schedulers.base import stale_results_message
-from mml_core.schedulers.plan import PARAMS_REGEX, Plan
+from mml_core.jobs.locks import check_writable, clear_stale_locks
+from mml_core.schedulers.plan import Plan
+from mml_core.schedulers.provenance import stale_results_message
 from mml_core.schedulers.registry import build_scheduler
 from mml_core.tasks import TagError, TaskFileError, TaskNotFoundError
 
@@ -21,8 +21,13 @@ if _stale:
 # Snakemake resolves dependency chains recursively; a long sequential schedule needs headroom.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))
 
-# the interpreter running Snakemake (with mml_core installed) also runs the jobs
-PYTHON = sys.executable
+# Every step runs as `python -m mml_core.jobs.runner` with the interpreter running Snakemake (with
+# mml_core installed). `exec`: signals reach the job itself, not a shell that would orphan it. The
+# job reads the config from the file PLAN.write_job_config() writes before the first job runs.
+RUN_STEP = (
+    f"exec {sys.executable} -m mml_core.jobs.runner --config {PLAN.job_config} "
+    "--threads {threads} --gpus {resources.gpu} --step "
+)
 
 # A run killed with SIGKILL leaves Snakemake's lock behind; only the main process (not cluster
 # jobs, which re-read this file) clears locks that no snakemake on this host holds any more.
@@ -33,3 +38,4 @@ if workflow.exec_mode == ExecMode.DEFAULT:
 onstart:
     # only when jobs are about to run (not for -n): fail before any work if results are read-only
     check_writable(PLAN.root)
+    PLAN.write_job_config()

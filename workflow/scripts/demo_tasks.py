@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mml_core.schedulers.runner import job_log
+from mml_core.jobs.logs import job_log
 from mml_core.tasks.demo import write_demo_tasks
 
 with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake

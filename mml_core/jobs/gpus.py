@@ -108,7 +108,7 @@ def _check_cuda_untouched() -> None:
     if torch is not None and torch.cuda.is_initialized():
         raise GpuSlotError(
             "CUDA was initialised before the job claimed its GPUs, so CUDA_VISIBLE_DEVICES cannot take "
-            "effect any more. Claim the devices (mml_core.schedulers.gpus.claim_gpus) before the first CUDA call."
+            "effect any more. Claim the devices (mml_core.jobs.gpus.claim_gpus) before the first CUDA call."
         )
 
 
