@@ -14,6 +14,7 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo_data.smk"
+include: "workflow/rules/preprocessing.smk"
 include: "workflow/rules/experiment.smk"
 include: "workflow/rules/steps.smk"
 

@@ -87,8 +87,8 @@ def test_null_where_a_value_is_required_is_reported():
 
 def test_enum_violation_lists_choices():
     config = default_dict()
-    config["arch"]["name"] = "vgg99"
-    with pytest.raises(ConfigError, match=r"'arch.name' must be one of \[.*small_cnn.*\], got 'vgg99'"):
+    config["augmentations"]["normalization"] = "imagenet21k"
+    with pytest.raises(ConfigError, match=r"'augmentations.normalization' must be one of \[.*imagenet.*task.*\], got 'imagenet21k'"):
         from_snakemake(config)
 
 
@@ -127,3 +127,9 @@ def test_instantiate_builds_nested_targets_and_partials():
 def test_instantiate_maps_mml_lightning_names():
     early = instantiate({"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": "val/loss"})
     assert type(early).__name__ == "EarlyStopping"
+
+
+@pytest.mark.parametrize("experiment", sorted(p.name for p in (DEFAULT_CONFIG_PATH.parent).glob("*.yaml")))
+def test_every_example_experiment_validates(experiment):
+    cfg = load_config(configfiles=[DEFAULT_CONFIG_PATH.parent / experiment])
+    assert cfg.proj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,7 +35,8 @@ def scheduler(make_scheduler):
     return make_scheduler()
 
 
-def test_create_datamodule_splits_by_fold_and_caches_tensors(scheduler):
+def test_create_datamodule_splits_by_fold_and_caches_images(make_scheduler):
+    scheduler = make_scheduler(sampling={"enable_caching": True}, augmentations={"normalization": "task"})
     struct = scheduler.get_struct("sk_digits")
     dm = scheduler.create_datamodule(struct, fold=2)
     dm.setup()
@@ -43,10 +45,13 @@ def test_create_datamodule_splits_by_fold_and_caches_tensors(scheduler):
     assert splits["val"].ids == desc.train_folds[2]
     assert len(splits["train"]) + len(splits["val"]) == len(desc.train_samples)
     assert len(splits["test"]) == len(desc.test_samples) and len(splits["unlabeled"]) == 0
-    assert splits["train"].images.shape == (len(splits["train"]), 3, 8, 8)
+    # the decoded uint8 images of train and val are cached; test is read per sample
+    assert len(splits["train"].cached) == len(splits["train"]) and splits["train"].cached[0].shape == (8, 8, 3)
+    assert splits["train"].cached[0].dtype == np.uint8 and splits["test"].cached is None
     x, y, idx = next(iter(dm.val_dataloader()[0]))
     assert x.shape == (64, 3, 8, 8) and y.dtype == torch.long and idx.tolist() == list(range(64))
-    assert abs(float(splits["train"].images.mean())) < 0.2  # normalised with the task's mean/std
+    train = torch.stack([splits["train"][i][0] for i in range(len(splits["train"]))])
+    assert abs(float(train.mean())) < 0.2  # normalised with the task's mean/std
     with pytest.raises(ValueError, match="Fold 7 is out of range .* 5 folds"):
         scheduler.create_datamodule(struct, fold=7).setup()
 
@@ -58,8 +63,9 @@ def test_multitask_datamodule_and_model(scheduler):
     batch, _, _ = next(iter(dm.train_dataloader()))
     assert set(batch) == {"sk_digits", "sk_digits_parity"}
     model = scheduler.create_model(structs, task_weights=[3.0, 1.0])
-    assert model(batch["sk_digits"][0], 0).shape == (64, 10)
-    assert model(batch["sk_digits_parity"][0], 1).shape == (64, 2)
+    # MML's sampling.batch_size counts all tasks: 64 over two tasks is 32 each
+    assert model(batch["sk_digits"][0], 0).shape == (32, 10)
+    assert model(batch["sk_digits_parity"][0], 1).shape == (32, 2)
     assert model.task_weights.tolist() == [0.75, 0.25]
     loss = model.training_step(batch, 0)
     assert loss.ndim == 0 and loss.requires_grad

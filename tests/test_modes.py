@@ -107,7 +107,7 @@ def test_nested_cv_with_resnet18_on_an_mml_data_root(tmp_path, demo_data):
     import torch
 
     state = torch.load(model)["state_dict"]
-    assert any(k.startswith("backbone.features.4.") for k in state)  # the residual stages of resnet18
+    assert any(k.startswith("backbone.layer4.") for k in state)  # the last residual stage of timm's resnet18
     held_out = json.loads((root / f"steps/predict_fold--{nested}_0_None/metrics.json").read_text())["results"]
     original = json.loads((root / f"steps/predict_fold--{nested}_0_handwriting/metrics.json").read_text())["results"]
     assert held_out["counts"]["test"] == 288  # fold 0 of the training samples is the nested test split

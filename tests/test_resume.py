@@ -19,7 +19,7 @@ from mml_core.training.resume import AtomicCheckpointIO, find_resume_checkpoint
 
 SETTINGS = {
     "trainer": {"max_epochs": 3, "limit_train_batches": 5, "limit_val_batches": 2, "enable_progress_bar": False},
-    "arch": {"name": "small_cnn", "width": 8, "dropout": 0.3},
+    "arch": {"name": "small_cnn", "drop_rate": 0.3},
 }
 
 
@@ -84,6 +84,45 @@ def test_resumed_training_equals_uninterrupted_training(demo_data, tmp_path, mon
     for mine, theirs in zip(history, expected_history):
         assert mine["val/sk_digits/loss"] == theirs["val/sk_digits/loss"]
     assert not (work / "results/default/checkpoints/train_fold--sk_digits_0/interrupted.ckpt").exists()
+
+
+AUGMENTED = {
+    "albumentations": {"backend": "albumentations", "pipeline": [
+        {"name": "HorizontalFlip", "p": 0.5}, {"name": "RandomBrightnessContrast", "p": 0.8},
+        {"name": "Affine", "translate_percent": [-0.1, 0.1], "p": 0.7}]},
+    "torchvision": {"backend": "torchvision", "pipeline": [
+        {"name": "RandomHorizontalFlip", "p": 0.5}, {"name": "RandomAffine", "degrees": 15, "translate": [0.1, 0.1]}]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("backend", "workers"), [("albumentations", 0), ("albumentations", 2), ("torchvision", 2)]
+)
+def test_resumed_augmented_training_equals_uninterrupted_training(demo_data, tmp_path, monkeypatch, backend, workers):
+    """Random augmentation is seeded per sample from (seed, epoch, index): a resumed run draws the same."""
+    overrides = {"augmentations": {"cpu": AUGMENTED[backend]}, "sampling": {"num_workers": workers}}
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    ref = make_scheduler(demo_data, reference, monkeypatch, **overrides)
+    ref.train_fold("sk_digits", 0)
+    work = tmp_path / "interrupted"
+    work.mkdir()
+    first = make_scheduler(demo_data, work, monkeypatch, **overrides)
+    first.interrupt = SignalAt(signal.SIGTERM, 1, 2)
+    with pytest.raises(TrainingInterrupted):
+        first.train_fold("sk_digits", 0)
+    resumed = make_scheduler(demo_data, work, monkeypatch, **overrides)
+    resumed.train_fold("sk_digits", 0)
+    expected, got = weights(reference), weights(work)
+    assert all(torch.equal(got[k], expected[k]) for k in expected), "resumed weights differ"
+    assert [r["val/sk_digits/loss"] for r in resumed.step_results["history"]] == [
+        r["val/sk_digits/loss"] for r in ref.step_results["history"]
+    ]
+    # the augmentation did change the data: an unaugmented run ends elsewhere
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    make_scheduler(demo_data, plain, monkeypatch, sampling={"num_workers": workers}).train_fold("sk_digits", 0)
+    assert not all(torch.equal(weights(plain)[k], expected[k]) for k in expected)
 
 
 def test_signal_handlers_are_restored_after_training(demo_data, tmp_path, monkeypatch):
@@ -173,7 +212,7 @@ def test_nan_loss_stops_with_a_clear_message(demo_data, tmp_path, monkeypatch):
     class Poisoned(TrainingScheduler):
         def before_training_hook(self, datamodule, model, trainer, fold, task_name):
             with torch.no_grad():
-                model.heads[0].bias.fill_(float("nan"))
+                model.network.heads[0][1].bias.fill_(float("nan"))
 
     monkeypatch.chdir(tmp_path)
     scheduler = Poisoned(load_config({"data_dir": str(demo_data), **SETTINGS}))

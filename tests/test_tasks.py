@@ -128,18 +128,21 @@ def test_training_scheduler_uses_an_mml_data_root_unchanged(mml_root, tmp_path, 
 
 
 def test_datasets_load_from_an_mml_data_root(mml_root):
-    pytest.importorskip("torch")
-    from mml_core.data.dataset import build_split_datasets
+    from mml_core.data.dataset import TaskSplitDataset, split_ids, split_samples
+    from mml_core.data.transforms import ImagePipeline
 
     factory = TaskStructFactory(mml_root)
     struct = factory.get_by_name("toy")
-    splits = build_split_datasets(
-        factory.load_description("toy"), struct.paths["dataset_root"], fold=1, cache=True
-    )
+    desc = factory.load_description("toy")
+    ids, samples = split_ids(desc, fold=1), split_samples(desc)
+    splits = {
+        split: TaskSplitDataset(struct.paths["dataset_root"], samples[split], ids[split], ImagePipeline(), cache=True)
+        for split in ids
+    }
     assert (
         splits["val"].ids == ["s03", "s04", "s05"] and len(splits["train"]) == 6 and len(splits["test"]) == 3
     )
-    assert splits["train"].images.shape == (6, 3, 16, 16)
+    assert [image.shape for image in splits["train"].cached] == [(16, 16, 3)] * 6
 
 
 def test_written_files_use_mml_encoding_and_read_back(mml_root, tmp_path):

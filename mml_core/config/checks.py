@@ -54,6 +54,16 @@ def check_training(cfg: Mapping[str, Any]) -> None:
         raise MisconfigurationError(
             "mode.multitask is the TOTAL number of tasks trained jointly (pivot included): use 2 or more, or 0."
         )
+    if cfg["loss"]["class_weights"] and cfg["loss"]["auto_activate_weighing"]:
+        raise MisconfigurationError(
+            "loss.class_weights gives class weights while loss.auto_activate_weighing=true would compute them "
+            "(MML refuses both): set loss.auto_activate_weighing=false, or loss.class_weights=null."
+        )
+    if cfg["augmentations"]["gpu"]:
+        raise MisconfigurationError(
+            "augmentations.gpu (MML's kornia GPU augmentations) is not supported: move the transforms to "
+            "augmentations.cpu (backend albumentations or torchvision) and set augmentations.gpu={}."
+        )
     every, most = cfg["trainer"].get("check_val_every_n_epoch"), cfg["trainer"].get("max_epochs")
     if every and most and most > 0 and every > most:
         raise MisconfigurationError(

@@ -54,6 +54,23 @@ def _matches(value: Any, types: set[str]) -> bool:
     return any(checks[t](value) for t in types if t in checks)
 
 
+def _resolve(schema: Mapping | None, value: Any) -> Mapping | None:
+    """``schema`` with a ``$ref`` looked up and, for ``oneOf``, the branch of ``value``'s kind."""
+    if schema is None:
+        return None
+    if "$ref" in schema:
+        node: Any = load_schema()
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+    if "oneOf" in schema:
+        kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else None
+        for branch in schema["oneOf"]:
+            if kind in _types_of(branch):
+                return branch
+    return schema
+
+
 def _subschema(schema: Mapping, key: str) -> Mapping | None:
     props = schema.get("properties", {})
     if key in props:
@@ -62,15 +79,38 @@ def _subschema(schema: Mapping, key: str) -> Mapping | None:
     return extra if isinstance(extra, Mapping) else None
 
 
+def _free_form(value: Any) -> Any:
+    """Snakemake's strings in places the schema leaves open (transform and criterion arguments,
+    callback arguments, optimizer keywords ...): the YAML value they spell ('0.5' -> 0.5)."""
+    if isinstance(value, dict):
+        return {k: _free_form(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_free_form(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, str):
+        try:  # YAML 1.1 reads "1e-4" as a string
+            return float(value)
+        except ValueError:
+            return value
+    return _free_form(parsed)
+
+
 def coerce(value: Any, schema: Mapping | None) -> Any:
     """Convert strings to the schema's type where the schema does not allow a string.
 
     Snakemake's ``--config 'trainer={max_epochs: 3}'`` delivers every nested scalar as a string
     ('3', 'true', '[a, b]', 'null'); YAML parsing gives the intended value. Values that do not parse to an
-    allowed type are left alone so that validation reports them with their key.
+    allowed type are left alone so that validation reports them with their key; strings where the
+    schema leaves the type open are read as YAML (:func:`_free_form`).
     """
+    schema = _resolve(schema, value)
     if schema is None:
-        return value
+        return _free_form(value)
     if isinstance(value, dict):
         return {k: coerce(v, _subschema(schema, k)) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,86 +1,144 @@
-"""``MultiTaskDataModule``: one Lightning datamodule over the splits of one or more tasks."""
+"""``MultiTaskDataModule``: one Lightning datamodule over the splits of one or more tasks.
+
+Sampling follows MML's ``sampling`` group: ``batch_size`` is the total over the tasks of a batch
+(each task gets ``batch_size // n_tasks``), ``num_workers`` likewise, ``balanced``, ``sample_num``
+and ``drop_last`` shape the training loader (see :mod:`~mml_core.data.sampler`), and
+``enable_caching`` keeps the decoded training and validation images of tasks while their sample
+count fits into ``cache_max_size`` (counted over all tasks, as MML does).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
-from mml_core.data.dataset import TaskSplitDataset, build_split_datasets, collate_batch
-from mml_core.data.sampler import EpochShuffleSampler
-from mml_core.tasks.description import TaskDescription
+from mml_core.data.dataset import TaskSplitDataset, split_ids, split_samples
+from mml_core.data.sampler import EpochShuffleSampler, balanced_weights
+from mml_core.data.transforms import ImagePipeline
+from mml_core.tasks.description import TaskDescription, check_files_exist
 from mml_core.tasks.struct import TaskStruct
 
+logger = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "test", "unlabeled")
+CACHED_SPLITS = ("train", "val")
 
 
 class MultiTaskDataModule(pl.LightningDataModule):
     """Train batches are dicts ``{task: (images, targets, indices)}`` cycling through all tasks;
     val/test/predict give one dataloader per task (``dataloader_idx`` = position in ``task_names``).
 
-    ``predict_on`` picks the split that ``trainer.predict`` uses ("test", "val" or "unlabeled").
-    ``batch_size`` is an attribute so that Lightning's batch-size tuner can change it.
+    ``pipelines`` maps each task to its ``train`` and ``eval`` :class:`ImagePipeline` (evaluation
+    gets only the deterministic part and normalization). ``predict_on`` picks the split that
+    :meth:`predict_dataloader` serves. ``batch_size`` is an attribute so that Lightning's
+    batch-size tuner can change it.
     """
 
     def __init__(
         self,
         task_structs: list[TaskStruct],
         descriptions: Mapping[str, TaskDescription],
+        pipelines: Mapping[str, Mapping[str, ImagePipeline]],
         fold: int = 0,
         batch_size: int = 64,
         num_workers: int = 0,
-        cache: bool = True,
         seed: int = 0,
+        balanced: bool = False,
+        sample_num: int = 0,
+        drop_last: bool = False,
+        cache: bool = False,
+        cache_max_size: int = 10_000,
     ):
         super().__init__()
         self.task_structs = list(task_structs)
         self.task_names = [s.name for s in self.task_structs]
         self.descriptions = dict(descriptions)
+        self.pipelines = dict(pipelines)
         self.fold = fold
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.cache = cache
         self.seed = seed
+        self.balanced = balanced
+        self.sample_num = sample_num
+        self.drop_last = drop_last
+        self.cache = cache
+        self.cache_max_size = cache_max_size
         self.predict_on = "test"
         self.datasets: dict[str, dict[str, TaskSplitDataset]] = {}
 
-    def setup(self, stage: str | None = None) -> None:
+    def _cached_tasks(self) -> set[str]:
+        """Tasks whose train and val images fit the cache budget, first come first served (as MML)."""
+        if not self.cache:
+            return set()
+        cached, used = set(), 0
         for struct in self.task_structs:
-            if struct.name not in self.datasets:
-                self.datasets[struct.name] = build_split_datasets(
-                    self.descriptions[struct.name], struct.paths["dataset_root"], self.fold, self.cache
-                )
+            size = len(self.descriptions[struct.name].train_samples)
+            if used + size > self.cache_max_size:
+                logger.info("No caching for %s: its %d images would exceed sampling.cache_max_size=%d.",
+                            struct.name, size, self.cache_max_size)
+                continue
+            cached.add(struct.name)
+            used += size
+        return cached
 
-    def _loader(self, dataset: TaskSplitDataset, shuffle: bool) -> DataLoader:
-        # training order depends only on (seed, epoch): a resumed step sees the same batches
-        sampler = EpochShuffleSampler(dataset, self.seed) if shuffle else None
+    def setup(self, stage: str | None = None) -> None:
+        cached = self._cached_tasks()
+        for struct in self.task_structs:
+            if struct.name in self.datasets:
+                continue
+            desc, root = self.descriptions[struct.name], Path(struct.paths["dataset_root"])
+            check_files_exist(desc, root)
+            ids, samples = split_ids(desc, self.fold), split_samples(desc)
+            pipelines = self.pipelines[struct.name]
+            self.datasets[struct.name] = {
+                split: TaskSplitDataset(
+                    root, samples[split], ids[split], pipelines["train" if split == "train" else "eval"], self.seed,
+                    cache=struct.name in cached and split in CACHED_SPLITS,
+                )  # fmt: skip
+                for split in SPLITS
+            }
+
+    @property
+    def _per_task(self) -> tuple[int, int]:
+        """Batch size and workers of each task's loader (MML splits both over the tasks)."""
+        n = len(self.task_names)
+        return max(1, self.batch_size // n), self.num_workers // n
+
+    def _loader(self, dataset: TaskSplitDataset, train: bool) -> DataLoader:
+        batch_size, workers = self._per_task
+        sampler = None
+        if train:
+            # training order depends only on (seed, epoch): a resumed step sees the same batches
+            weights = balanced_weights(dataset.targets) if self.balanced else None
+            sampler = EpochShuffleSampler(dataset, self.seed, weights=weights, num_samples=self.sample_num or None)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=collate_batch,
-            generator=torch.Generator().manual_seed(self.seed),
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            drop_last=self.drop_last and train,
+            persistent_workers=workers > 0,
         )
 
     def train_dataloader(self) -> CombinedLoader:
-        loaders = {name: self._loader(self.datasets[name]["train"], shuffle=True) for name in self.task_names}
+        loaders = {name: self._loader(self.datasets[name]["train"], train=True) for name in self.task_names}
         return CombinedLoader(loaders, mode="max_size_cycle")
 
-    def _per_task(self, split: str) -> list[DataLoader]:
-        return [self._loader(self.datasets[name][split], shuffle=False) for name in self.task_names]
+    def _split_loaders(self, split: str) -> list[DataLoader]:
+        return [self._loader(self.datasets[name][split], train=False) for name in self.task_names]
 
     def val_dataloader(self) -> list[DataLoader]:
-        return self._per_task("val")
+        return self._split_loaders("val")
 
     def test_dataloader(self) -> list[DataLoader]:
-        return self._per_task("test")
+        return self._split_loaders("test")
 
     def predict_dataloader(self) -> list[DataLoader]:
         if self.predict_on not in SPLITS:
             raise ValueError(f"predict_on must be one of {SPLITS}, got {self.predict_on!r}.")
-        return self._per_task(self.predict_on)
+        return self._split_loaders(self.predict_on)

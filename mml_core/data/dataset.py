@@ -1,84 +1,73 @@
-"""Image classification datasets of one task split, in memory or decoded on access."""
+"""Image datasets of one task split, decoded per sample (in DataLoader workers) or from a bounded cache.
+
+A dataset holds sample ids, file paths and targets only; images are read when a sample is drawn,
+so memory does not grow with the number of images. With caching, the deterministic part of the
+pipeline (decoded, preprocessed uint8 at the target size) is kept for every sample once, as MML's
+``sampling.enable_caching`` does; augmentation and normalization still run per draw.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from mml_core.tasks.description import TaskDescription, check_files_exist
+from mml_core.data.seeding import position_seed
+from mml_core.data.transforms import ImagePipeline
+from mml_core.tasks.description import TaskDescription
+from mml_core.tasks.images import read_rgb
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+logger = logging.getLogger(__name__)
 
-
-def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if img.size != (size[1], size[0]):
-            img = img.resize((size[1], size[0]), Image.BILINEAR)
-        array = np.asarray(img, dtype=np.float32) / 255.0
-    return array.transpose(2, 0, 1)
+Sample = tuple[torch.Tensor, int, int]
 
 
 class TaskSplitDataset(Dataset):
     """Samples ``ids`` of a task split as ``(image, target, index)``; ``ids[index]`` names the sample.
 
-    Images are loaded as RGB, normalised with the task's means/stds and resized to the task's largest size. With
-    ``cache=True`` (the default) all images are decoded once into one tensor, so epochs cost no PNG
-    decoding and batches are gathered by tensor indexing (``__getitems__``).
+    ``index`` may be a :class:`~mml_core.data.seeding.SampleKey`: its epoch seeds the sample's
+    augmentation, so a draw depends only on (seed, epoch, index).
     """
 
     def __init__(
         self,
-        desc: TaskDescription,
         root: Path,
         samples: dict[str, dict],
         ids: Sequence[str],
-        cache: bool = True,
+        pipeline: ImagePipeline,
+        seed: int = 0,
+        cache: bool = False,
     ):
-        self.root = Path(root)
         self.ids = list(ids)
-        self.paths = [self.root / samples[i]["image"] for i in self.ids]
-        self.targets = torch.tensor([int(samples[i].get("class", -1)) for i in self.ids], dtype=torch.long)
-        self.size = (int(desc.sizes.get("max_height", 0)), int(desc.sizes.get("max_width", 0)))
-        # like MML, every image is loaded as RGB so any backbone fits any task
-        self.mean = torch.tensor([desc.means.get(k, 0.0) for k in "rgb"]).view(3, 1, 1)
-        self.std = torch.tensor([desc.stds.get(k, 1.0) or 1.0 for k in "rgb"]).view(3, 1, 1)
-        if not all(self.size) and self.paths:
-            with Image.open(self.paths[0]) as img:
-                self.size = (img.height, img.width)
-        self.images: torch.Tensor | None = None
-        if cache:
-            self.images = torch.stack([self._load(i) for i in range(len(self.ids))]) if self.ids else None
-
-    def _load(self, index: int) -> torch.Tensor:
-        array = _read_image(self.paths[index], self.size)
-        return (torch.from_numpy(array) - self.mean) / self.std
+        self.paths = [str(Path(root) / samples[i]["image"]) for i in self.ids]
+        self.targets = [int(samples[i].get("class", -1)) for i in self.ids]
+        self.pipeline = pipeline
+        self.seed = seed
+        self.cached: list[np.ndarray] | None = None
+        if cache and self.ids:
+            started = time.monotonic()
+            self.cached = [pipeline.prepare(read_rgb(path)) for path in self.paths]
+            logger.info("Cached %d images in %.1f s.", len(self.ids), time.monotonic() - started)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> Batch:
-        image = self.images[index] if self.images is not None else self._load(index)
-        return image, self.targets[index], torch.tensor(index)
+    def image(self, index: int) -> np.ndarray:
+        """Sample ``index`` after the deterministic part of the pipeline (uint8, HxWx3)."""
+        if self.cached is not None:
+            return self.cached[index]
+        return self.pipeline.prepare(read_rgb(self.paths[index]))
 
-    def __getitems__(self, indices: list[int]) -> Batch:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        if self.images is not None:
-            return self.images[idx], self.targets[idx], idx
-        return torch.stack([self._load(i) for i in indices]), self.targets[idx], idx
-
-
-def collate_batch(batch: Batch | list[Batch]) -> Batch:
-    """Pass through batches built by ``__getitems__``; stack lists of single samples."""
-    if isinstance(batch, tuple):
-        return batch
-    images, targets, indices = zip(*batch)
-    return torch.stack(images), torch.stack(targets), torch.stack(indices)
+    def __getitem__(self, key: int) -> Sample:
+        index = int(key)
+        epoch = getattr(key, "epoch", None)
+        seed = position_seed(self.seed, epoch, index) if epoch is not None else None
+        return self.pipeline.finish(self.image(index), seed), self.targets[index], index
 
 
 def split_ids(desc: TaskDescription, fold: int) -> dict[str, list[str]]:
@@ -100,16 +89,11 @@ def split_ids(desc: TaskDescription, fold: int) -> dict[str, list[str]]:
     }
 
 
-def build_split_datasets(
-    desc: TaskDescription, root: Path, fold: int, cache: bool = True
-) -> dict[str, TaskSplitDataset]:
-    """Datasets of every split of ``desc`` for ``fold``; checks first that all images exist."""
-    check_files_exist(desc, Path(root))
-    ids = split_ids(desc, fold)
-    sources = {
+def split_samples(desc: TaskDescription) -> dict[str, dict[str, dict]]:
+    """The sample dicts each split's ids refer to (train and val share the training pool)."""
+    return {
         "train": desc.train_samples,
         "val": desc.train_samples,
         "test": desc.test_samples,
         "unlabeled": desc.unlabeled_samples,
     }
-    return {split: TaskSplitDataset(desc, root, sources[split], ids[split], cache) for split in ids}

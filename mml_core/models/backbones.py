@@ -1,20 +1,37 @@
-"""Backbones (plain ``nn.Module``): images in, a feature vector out. Heads live in the LightningModule."""
+"""Backbones (plain ``nn.Module``): images in, a feature vector of ``num_features`` out.
+
+``arch.name`` is any timm model (``timm.create_model(name, num_classes=0)``, as MML's
+``arch=timm``) or ``small_cnn``, a tiny network for the CPU demo on 8x8 digits. Pretrained weights
+come from disk only (see :mod:`mml_core.models.pretrained`): ``arch.weights`` or the local
+Hugging Face cache; loading checks that every backbone parameter was found in the file.
+"""
 
 from __future__ import annotations
 
-import inspect
+import logging
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
+
+from mml_core.config import MisconfigurationError
+from mml_core.models.pretrained import cached_timm_weights, hub_cache
+
+logger = logging.getLogger(__name__)
+
+# prefixes under which a backbone's weights may sit in a file: this project's model.pt, Lightning
+# checkpoints, and MML's models
+_PREFIXES = ("network.backbone.", "backbone.", "model.backbone.")
 
 
 class SmallCNN(nn.Module):
     """Two conv blocks and global average pooling; fits small images (the 8x8 demo digits) on a CPU."""
 
-    def __init__(self, in_channels: int, width: int | None = None, dropout: float = 0.1):
+    def __init__(self, in_channels: int = 3, width: int = 32):
         super().__init__()
-        width = width or 32
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1),
             nn.BatchNorm2d(width),
@@ -28,79 +45,80 @@ class SmallCNN(nn.Module):
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
-            nn.Dropout(dropout),
         )
-        self.out_features = 2 * width
+        self.num_features = 2 * width
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
 
-class BasicBlock(nn.Module):
-    """ResNet's two-convolution residual block (He et al., 2016)."""
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors`` or a torch file (loaded with ``weights_only=True``: no code runs)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "state_dict_ema"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    return state
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 in plain torch, trained from scratch (no torchvision: see DEVELOPERS.md).
-
-    Images of at least 64 pixels get the ImageNet stem (7x7 stride-2 convolution and max pooling);
-    smaller images (the 8x8 demo digits, 28x28 MedMNIST) a 3x3 stride-1 stem, as ResNets for
-    CIFAR use, so the four stages still see a spatial map. ``width`` is the first stage's
-    channels (64 in the paper); the head-input features get ``dropout``.
-    """
-
-    def __init__(self, in_channels: int, width: int | None = None, dropout: float = 0.0, image_size: int = 224):
-        super().__init__()
-        width = width or 64
-        if image_size >= 64:
-            stem = [nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width),
-                    nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1)]
-        else:
-            stem = [nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(width),
-                    nn.ReLU(inplace=True)]
-        layers, planes = [], width
-        for stage, stride in enumerate((1, 2, 2, 2)):
-            out = width * 2**stage
-            layers += [BasicBlock(planes, out, stride), BasicBlock(out, out)]
-            planes = out
-        self.features = nn.Sequential(*stem, *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))
-        self.out_features = planes
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        return self.features(x)
+def load_backbone_weights(backbone: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``backbone``; every backbone parameter must be found (classifier weights are
+    dropped: heads are created per task)."""
+    own = backbone.state_dict()
+    for prefix in _PREFIXES:
+        if any(k.startswith(prefix) for k in state):
+            state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            break
+    fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    missing = sorted(set(own) - set(fitting))
+    if missing:
+        raise MisconfigurationError(
+            f"The weights in {source} do not fit the backbone: {len(missing)} of its {len(own)} tensors are "
+            f"missing or have another shape (e.g. {missing[:3]}). Use weights of the same architecture as "
+            "arch.name, or arch.pretrained=false."
+        )
+    backbone.load_state_dict(fitting)
+    logger.info("Loaded %d backbone tensors from %s.", len(fitting), source)
 
 
-BACKBONES = {"small_cnn": SmallCNN, "resnet18": ResNet18}
+def _timm_backbone(name: str, pretrained_from_hub: bool) -> nn.Module:
+    import timm
+
+    if not timm.is_model(name.split(".", 1)[0]):
+        close = timm.list_models(f"*{name.split('.', 1)[0][:5]}*")[:8]
+        raise MisconfigurationError(
+            f"Unknown arch.name '{name}': neither small_cnn nor a timm model. "
+            + (f"Similar timm models: {', '.join(close)}. " if close else "")
+            + "timm.list_models() lists all."
+        )
+    if not pretrained_from_hub:
+        return timm.create_model(name, pretrained=False, num_classes=0)
+    # runs never download: the weights must be in the local cache (checked while planning)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        return timm.create_model(name, pretrained=True, num_classes=0)
+    except Exception as exc:  # huggingface_hub raises several types when a file is not cached
+        cached = cached_timm_weights(name)
+        raise MisconfigurationError(
+            f"Could not load the pretrained weights of '{name}' from the local cache {hub_cache()} ({exc}). "
+            + (f"Cached variants: {', '.join(cached)}; name one of them in arch.name. " if cached else "")
+            + "Or set arch.weights to a weights file, or arch.pretrained=false."
+        ) from None
 
 
-def build_backbone(arch: Mapping[str, Any], in_channels: int, image_size: int) -> nn.Module:
-    """The backbone named ``arch['name']`` with the other ``arch`` keys as arguments.
-
-    ``image_size`` (the smaller side of the task's largest images) lets backbones adapt their stem.
-    """
-    kwargs = {k: v for k, v in arch.items() if k != "name"}
-    name = arch["name"]
-    if name not in BACKBONES:
-        raise ValueError(f"Unknown arch.name '{name}'. Available backbones: {', '.join(BACKBONES)}.")
-    backbone = BACKBONES[name]
-    if "image_size" in inspect.signature(backbone).parameters:
-        kwargs["image_size"] = image_size
-    return backbone(in_channels=in_channels, **kwargs)
+def build_backbone(arch: Mapping[str, Any]) -> nn.Module:
+    """The backbone ``arch`` names (with ``num_features``), with its pretrained weights where asked for."""
+    name, weights = arch["name"], arch.get("weights")
+    if name == "small_cnn":
+        backbone: nn.Module = SmallCNN()
+    else:
+        backbone = _timm_backbone(name, pretrained_from_hub=bool(arch.get("pretrained")) and not weights)
+    if arch.get("pretrained") and weights:
+        load_backbone_weights(backbone, read_weights(Path(weights)), str(weights))
+    return backbone

@@ -1,4 +1,4 @@
-"""``MultiTaskModule``: a shared backbone with one linear head per task, trained with Lightning."""
+"""``MultiTaskModule``: trains a :class:`~mml_core.models.network.MultiTaskNetwork` with Lightning."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
 from mml_core.config import instantiate
 from mml_core.models.metrics import bootstrapped_test_metrics, classification_metrics, test_metrics
+from mml_core.models.network import MultiTaskNetwork
 from mml_core.results.keys import metric_key, metric_prefix
 
 PHASES = ("train", "val", "test")
 
 
 class MultiTaskModule(pl.LightningModule):
-    """Receives its backbone; owns the heads, the loss weighting and the metrics.
+    """Receives its network and each task's criterion; owns the loss weighting, metrics and optimizer.
 
     The loss is the weighted mean of the task losses (``task_weights``, default equal). Logged
     names are stable: ``{train,val,test}/<task>/<metric>``, ``<phase>/<task>/loss`` and the
@@ -28,16 +28,17 @@ class MultiTaskModule(pl.LightningModule):
 
     def __init__(
         self,
-        backbone: nn.Module,
-        task_classes: Mapping[str, int],
+        network: MultiTaskNetwork,
+        criteria: Sequence[nn.Module],
         task_weights: Sequence[float] | None = None,
         optimizer: Mapping[str, Any] | None = None,
         lr_scheduler: Mapping[str, Any] | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["backbone"])
-        self.backbone = backbone
-        self.task_names = list(task_classes)
+        self.save_hyperparameters(ignore=["network", "criteria"])
+        self.network = network
+        self.criteria = nn.ModuleList(criteria)
+        self.task_names = list(network.task_names)
         weights = list(task_weights) if task_weights else [1.0] * len(self.task_names)
         if len(weights) != len(self.task_names) or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(
@@ -45,22 +46,20 @@ class MultiTaskModule(pl.LightningModule):
                 f"({len(self.task_names)}: {self.task_names}) with a positive sum."
             )
         self.register_buffer("task_weights", torch.tensor(weights, dtype=torch.float32) / sum(weights))
-        features = backbone.out_features
-        self.heads = nn.ModuleList(nn.Linear(features, n) for n in task_classes.values())
         self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
         self.lr = float(self.optimizer_cfg.pop("lr", 1e-3))
         self.lr_scheduler_cfg = dict(lr_scheduler or {"_target_": None})
-        self.num_classes = list(task_classes.values())
+        self.num_classes = [head[-1].out_features for head in network.heads]
         self.metrics = nn.ModuleDict(
             {
                 f"{phase}_{i}": (test_metrics(n) if phase == "test" else classification_metrics(n)).clone(
                     prefix=metric_prefix(phase, task)
                 )
                 for phase in PHASES
-                for i, (task, n) in enumerate(task_classes.items())
+                for i, (task, n) in enumerate(zip(self.task_names, self.num_classes))
             }
         )
-        self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES for i in range(len(self.heads))})
+        self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES for i in range(len(self.task_names))})
         self._train_logged: set[int] = set()  # heads whose train metrics are logged in this epoch
         self.bootstrap = nn.ModuleDict()
         self._bootstrapped: set[str] = set()
@@ -84,7 +83,7 @@ class MultiTaskModule(pl.LightningModule):
             self.metrics[f"{phase}_{i}"] = self.metrics[f"{phase}_{i}"].clone(prefix=metric_prefix(phase, task))
 
     def forward(self, x: torch.Tensor, task_index: int = 0) -> torch.Tensor:
-        return self.heads[task_index](self.backbone(x))
+        return self.network(x, task_index)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         # The per-task loss and metrics are metric objects updated every batch; Lightning computes
@@ -96,7 +95,7 @@ class MultiTaskModule(pl.LightningModule):
                 continue
             x, y, _ = batch[task]
             logits = self(x, i)
-            loss = F.cross_entropy(logits, y)
+            loss = self.criteria[i](logits, y)
             total = total + self.task_weights[i] * loss
             metrics, mean_loss = self.metrics[f"train_{i}"], self.losses[f"train_{i}"]
             metrics.update(logits.detach(), y)
@@ -117,7 +116,7 @@ class MultiTaskModule(pl.LightningModule):
     def _eval_step(self, phase: str, batch: Any, dataloader_idx: int) -> None:
         x, y, _ = batch
         logits = self(x, dataloader_idx)
-        loss = F.cross_entropy(logits, y)
+        loss = self.criteria[dataloader_idx](logits, y)
         task = self.task_names[dataloader_idx]
         self.losses[f"{phase}_{dataloader_idx}"].update(loss, weight=len(y))
         metrics = self.metrics[f"{phase}_{dataloader_idx}"]
@@ -132,7 +131,7 @@ class MultiTaskModule(pl.LightningModule):
 
     def _eval_epoch_end(self, phase: str) -> None:
         total = torch.zeros((), device=self.device)
-        for i in range(len(self.heads)):
+        for i in range(len(self.task_names)):
             meter = self.losses[f"{phase}_{i}"]
             if meter.update_called:
                 total = total + self.task_weights[i] * meter.compute()

@@ -96,7 +96,11 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         self.layout = StepLayout.of(self.cfg.proj)
         self.results_dir = self.layout.root
         self._apply_tagging()
-        self.task_factory = TaskStructFactory(self.cfg.data_dir, preprocessing=self.cfg.preprocessing.id)
+        preprocessing = self.cfg.preprocessing
+        # a pipeline to apply on the fly lets tasks without the preprocessed version load from RAW
+        self.task_factory = TaskStructFactory(
+            self.cfg.data_dir, preprocessing=preprocessing.id, raw_fallback=bool(preprocessing.pipeline)
+        )
         for task in self.cfg.task_list:
             try:
                 check_tags(task)
@@ -358,13 +362,16 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         structs = [task_structs] if isinstance(task_structs, TaskStruct) else task_structs
         return factories.build_datamodule(self.resolved_cfg, self.task_factory, structs, fold)
 
-    def create_model(self, task_structs: list[TaskStruct], task_weights: list[float] | None = None) -> pl.LightningModule:
+    def create_model(
+        self, task_structs: list[TaskStruct], task_weights: list[float] | None = None, pretrained: bool = True
+    ) -> pl.LightningModule:
         """Creates a pytorch lightning module: ``arch`` backbone plus one head per task.
 
         :param task_structs: list of task structs to construct lightning module
         :param task_weights: (optional) list of task weights to weigh loss
+        :param pretrained: load ``arch``'s pretrained weights (False where trained weights follow)
         """
-        return factories.build_model(self.resolved_cfg, task_structs, task_weights)
+        return factories.build_model(self.resolved_cfg, task_structs, task_weights, pretrained)
 
     def create_trainer(self, monitor: tuple[str, str] | None = None, metrics_callback: bool = False) -> pl.Trainer:
         """Creates a trainer from ``cfg.trainer`` with callbacks from ``cfg.cbs``.

@@ -18,45 +18,108 @@ if TYPE_CHECKING:
     import pytorch_lightning as pl
 
     from mml_core.data.datamodule import MultiTaskDataModule
+    from mml_core.data.transforms import ImagePipeline
+    from mml_core.models.network import MultiTaskNetwork
     from mml_core.training.callbacks import MetricsTrackerCallback
+
+
+def normalization(cfg: Mapping[str, Any], struct: TaskStruct) -> tuple[list[float], list[float]] | None:
+    """Mean and std of ``augmentations.normalization``: imagenet, task (the task's statistics),
+    pretraining (those the timm model was pretrained with) or null (none)."""
+    from mml_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    kind = cfg["augmentations"]["normalization"]
+    if kind is None:
+        return None
+    if kind == "task":
+        return [struct.means[c] for c in "rgb"], [struct.stds[c] or 1.0 for c in "rgb"]
+    if kind == "pretraining" and cfg["arch"]["name"] != "small_cnn":
+        import timm
+
+        pretrained = timm.get_pretrained_cfg(cfg["arch"]["name"])
+        if pretrained is not None:
+            return list(pretrained.mean), list(pretrained.std)
+    return list(IMAGENET_MEAN), list(IMAGENET_STD)
+
+
+def image_pipelines(cfg: Mapping[str, Any], struct: TaskStruct, preprocessed: bool) -> dict[str, ImagePipeline]:
+    """The ``train`` and ``eval`` pipelines of ``struct`` (see :mod:`mml_core.data.transforms`).
+
+    The deterministic part: ``preprocessing.pipeline`` when the task is read from RAW although
+    another ``preprocessing.id`` is asked for (on the fly, as MML); else, where the task's images
+    differ in size, a resize to its largest size.
+    """
+    from mml_core.data.transforms import ImagePipeline, preprocessing_pipeline, resize_to
+
+    fixed = None if preprocessed else preprocessing_pipeline(cfg["preprocessing"]["pipeline"])
+    sizes = struct.sizes
+    if fixed is None and (sizes.get("min_height") != sizes.get("max_height") or sizes.get("min_width") != sizes.get("max_width")):
+        fixed = resize_to(int(sizes["max_height"]), int(sizes["max_width"]))
+    mean, std = normalization(cfg, struct) or (None, None)
+    augmentations = cfg["augmentations"]["cpu"]
+    return {
+        "train": ImagePipeline.augmented(
+            augmentations.get("backend", "albumentations"), augmentations.get("pipeline", []), fixed, mean, std
+        ),
+        "eval": ImagePipeline(fixed=fixed, mean=mean, std=std),
+    }
 
 
 def build_datamodule(
     cfg: Mapping[str, Any], factory: TaskStructFactory, structs: Sequence[TaskStruct], fold: int
 ) -> MultiTaskDataModule:
-    """The datamodule over ``structs`` (the first is the pivot) with ``fold`` as validation split (``sampling``)."""
+    """The datamodule over ``structs`` (the first is the pivot) with ``fold`` as validation split
+    (``sampling``, ``preprocessing``, ``augmentations``)."""
     from mml_core.data.datamodule import MultiTaskDataModule
 
     sampling = cfg["sampling"]
+    preprocessing_id = cfg["preprocessing"]["id"]
     return MultiTaskDataModule(
         task_structs=list(structs),
         descriptions={s.name: factory.load_description(s.name) for s in structs},
+        pipelines={s.name: image_pipelines(cfg, s, preprocessed=s.preprocessed == preprocessing_id) for s in structs},
         fold=fold,
         batch_size=sampling["batch_size"],
         num_workers=sampling["num_workers"],
-        cache=sampling["enable_caching"],
         seed=cfg["seed"],
+        balanced=sampling["balanced"],
+        sample_num=sampling["sample_num"],
+        drop_last=sampling["drop_last"],
+        cache=sampling["enable_caching"],
+        cache_max_size=sampling["cache_max_size"],
     )
 
 
-def build_model(
-    cfg: Mapping[str, Any], structs: Sequence[TaskStruct], task_weights: Sequence[float] | None
-) -> pl.LightningModule:
-    """The ``arch`` backbone with one head per task of ``structs`` (``optimizer``, ``lr_scheduler``)."""
+def build_network(cfg: Mapping[str, Any], structs: Sequence[TaskStruct], pretrained: bool = True) -> MultiTaskNetwork:
+    """The ``arch`` backbone with one head per task of ``structs``; pretrained weights from disk where
+    ``arch.pretrained`` asks and ``pretrained`` (False: trained weights are loaded right after)."""
     from mml_core.models.backbones import build_backbone
-    from mml_core.models.module import MultiTaskModule
+    from mml_core.models.network import MultiTaskNetwork
 
     unsupported = [s.name for s in structs if s.task_type != "classification"]
     if unsupported:
         raise MisconfigurationError(
             f"Tasks {unsupported} are not classification tasks; mml_core trains classification tasks only."
         )
-    # the pivot's image size (datasets resize each task to its largest images; RGB as in MML)
-    sizes = structs[0].sizes
-    image_size = min(int(sizes.get("max_height") or 224), int(sizes.get("max_width") or 224))
+    arch = dict(cfg["arch"], pretrained=cfg["arch"]["pretrained"] and pretrained)
+    return MultiTaskNetwork(build_backbone(arch), {s.name: s.num_classes for s in structs}, drop_rate=arch["drop_rate"])
+
+
+def build_model(
+    cfg: Mapping[str, Any], structs: Sequence[TaskStruct], task_weights: Sequence[float] | None, pretrained: bool = True
+) -> pl.LightningModule:
+    """The LightningModule training :func:`build_network` with the ``loss``, ``optimizer`` and ``lr_scheduler``."""
+    from mml_core.models.losses import classification_loss
+    from mml_core.models.module import MultiTaskModule
+
+    criteria = [
+        classification_loss(cfg["loss"], [s.class_occ.get(s.idx_to_class[i], 0) for i in sorted(s.idx_to_class)],
+                            balanced=cfg["sampling"]["balanced"])
+        for s in structs
+    ]  # fmt: skip
     return MultiTaskModule(
-        backbone=build_backbone(cfg["arch"], in_channels=3, image_size=image_size),
-        task_classes={s.name: s.num_classes for s in structs},
+        network=build_network(cfg, structs, pretrained),
+        criteria=criteria,
         task_weights=list(task_weights) if task_weights else None,
         optimizer=cfg["optimizer"],
         lr_scheduler=cfg["lr_scheduler"],

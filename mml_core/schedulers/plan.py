@@ -30,6 +30,7 @@ from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.schedulers.steps import step_name_regex
 from mml_core.tasks import demo, split_task_name
+from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
 __all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec"]
 
@@ -71,8 +72,26 @@ class Plan:
         missing = factory.missing_demo_files(scheduler.cfg.task_list)
         # the demo rule writes all demo tasks at once; declared only while one of them is missing
         self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
+        # MML's pp: (dataset, task) -> RAW task file, for every task that has a preprocessed version to write
+        pp = scheduler.resolved_cfg["preprocessing"]
+        self.preprocessing_id = pp["id"]
+        self.preprocess_sources: dict[tuple[str, str], str] = {}
+        if pp["id"] != NO_PREPROCESSING and pp["pipeline"]:
+            for task in scheduler.cfg.task_list:
+                raw = factory.raw_file(task)
+                if raw is not None:
+                    self.preprocess_sources[(raw.parent.name.removeprefix("DSET_"), raw.stem.removeprefix("TASK_"))] = str(raw)
         self._config_text = json.dumps(scheduler.job_config, sort_keys=True)
         self.job_config = str(self.root / "configs" / f"{config_hash(scheduler.job_config)}.json")
+
+    @property
+    def preprocessed_files(self) -> list[str]:
+        """The task files ``snakemake pp`` writes (MML's preprocessed layout)."""
+        return sorted(str(version_path(Path(raw), self.preprocessing_id)) for raw in self.preprocess_sources.values())
+
+    def preprocess_pattern(self) -> str:
+        """The output pattern of the preprocess rule (wildcards ``dataset`` and ``task``)."""
+        return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
     def write_job_config(self) -> Path:
         """Write the config file the jobs read (once per distinct config; see the module docstring)."""

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config.checks import check_training
+from mml_core.models.pretrained import check_weights
 from mml_core.results.predictions import FILENAME as PREDICTIONS
 from mml_core.results.predictions import write_predictions
 from mml_core.results.summary import aggregate_folds
 from mml_core.results.training_summary import ModelRef, plot_training, summarize_training
+from mml_core.schedulers import factories
 from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config
 from mml_core.schedulers.steps import step_name
 from mml_core.tasks import ARG_SEP, TAG_SEP, split_task_name
@@ -39,15 +41,18 @@ from mml_core.tasks import ARG_SEP, TAG_SEP, split_task_name
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
+    from mml_core.models.network import MultiTaskNetwork
+
 logger = logging.getLogger(__name__)
 
 _DATA_KEYS = ("data_dir", "preprocessing")
 TRAIN_KEYS = (
-    *_DATA_KEYS, "seed", "trainer", "tune", "cbs", "sampling", "arch", "optimizer", "lr_scheduler",
-    "mode.task_weights", "mode.store_best", "mode.store_parameters",
+    *_DATA_KEYS, "seed", "trainer", "tune", "cbs", "sampling", "augmentations", "arch", "loss", "optimizer",
+    "lr_scheduler", "mode.task_weights", "mode.store_best", "mode.store_parameters",
 )  # fmt: skip
-PREDICT_KEYS = (*_DATA_KEYS, "trainer", "sampling", "arch", "mode.task_weights")
-TEST_KEYS = (*PREDICT_KEYS, "metrics")
+# evaluation reads the data as training did (normalization, fixed size), without the random part
+PREDICT_KEYS = (*_DATA_KEYS, "trainer", "sampling", "augmentations", "arch", "mode.task_weights")
+TEST_KEYS = (*PREDICT_KEYS, "loss", "metrics")
 PREDICT_SPLITS = ("test", "val", "unlabeled")
 MODEL_FILE = "model.pt"
 
@@ -61,6 +66,7 @@ class TrainingScheduler(AbstractBaseScheduler):
 
     def __init__(self, cfg: DictConfig):
         check_training(cfg)
+        check_weights(cfg.arch)
         self.n_folds = -1  # set in create_routine
         self.co_tasks: list[str] = []
         # every model of the schedule, its train_fold step, and the (task, eval_on) of each test_task step
@@ -258,7 +264,8 @@ class TrainingScheduler(AbstractBaseScheduler):
     def _model_path(self, task_name: str, fold: int) -> Path:
         return self.step_dir(step_name("train_fold", [task_name, fold])) / MODEL_FILE
 
-    def _load_model(self, task_name: str, fold: int) -> pl.LightningModule:
+    def _load_network(self, task_name: str, fold: int) -> MultiTaskNetwork:
+        """The trained network of (task, fold), with heads for the task and the co-tasks."""
         import torch
 
         path = self._model_path(task_name, fold)
@@ -267,18 +274,17 @@ class TrainingScheduler(AbstractBaseScheduler):
                 f"No trained model for task {task_name} fold {fold} at {path}. Include 'train' in "
                 "mode.subroutines (or train this fold first) and keep mode.store_parameters=true."
             )
-        model = self.create_model([self.get_struct(t) for t in self._model_tasks(task_name)], self.cfg.mode.task_weights)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
-        return model
+        structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
+        network = factories.build_network(self.resolved_cfg, structs, pretrained=False)
+        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+        return network
 
-    def _evaluation(self, task_name: str, fold: int, eval_on: str | None) -> tuple[pl.LightningModule, str]:
-        """The model of (task, fold) and the name of the task it evaluates (through task's head)."""
-        model = self._load_model(task_name, fold)
+    def _evaluated(self, task_name: str, eval_on: str | None) -> str:
+        """The task whose data a model of ``task_name`` evaluates (through ``task_name``'s head)."""
         target = eval_on or task_name
         if target != task_name:
             logger.info("Evaluating task %s through the head of %s.", self.highlight_text(target), task_name)
-            model.setup_redirection(head=task_name, task=target)
-        return model, target
+        return target
 
     @reads_config(*TRAIN_KEYS)
     def train_fold(self, task_name: str, fold: int) -> None:
@@ -311,11 +317,12 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.after_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         history = self.metrics_callback.metrics
         key = f"val/{task_name}/loss"
-        state = model.state_dict()
+        state = model.network.state_dict()
         best = self.checkpoint_callback.best_model_path if monitor else ""
         if best:
             monitored = float(self.checkpoint_callback.best_model_score)
-            state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+            checkpoint = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+            state = {k.removeprefix("network."): v for k, v in checkpoint.items() if k.startswith("network.")}
         else:
             monitored = next((r[key] for r in reversed(history) if key in r), None)
         if monitored is None:
@@ -342,27 +349,26 @@ class TrainingScheduler(AbstractBaseScheduler):
     @reads_config(*PREDICT_KEYS)
     def predict_fold(self, task_name: str, fold: int, eval_on: str | None = None) -> None:
         """Predict the test, val and unlabeled splits of ``eval_on`` (default: the task) with the model of ``fold``."""
-        import torch
+        from mml_core.models.inference import device_for, predict
 
         logger.info("Starting predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
-        model, target = self._evaluation(task_name, fold, eval_on)
+        network = self._load_network(task_name, fold)
+        target = self._evaluated(task_name, eval_on)
         datamodule = self.create_datamodule(self.get_struct(target), fold=fold)
-        trainer = self.create_trainer()
-        predictions, counts = {}, {}
         datamodule.setup()
+        device = device_for(self.cfg.trainer.get("accelerator", "auto"))
+        predictions, counts = {}, {}
         for split in PREDICT_SPLITS:
             datamodule.predict_on = split
             dataset = datamodule.datasets[target][split]
-            batches = trainer.predict(model=model, datamodule=datamodule) if len(dataset) else []
-            logits = torch.cat([b["logits"] for b in batches]) if batches else torch.empty(0)
-            targets = torch.cat([b["targets"] for b in batches]) if batches else torch.empty(0, dtype=torch.long)
-            indices = torch.cat([b["indices"] for b in batches]).tolist() if batches else []
+            # the task's own head (index 0); eval_on tasks go through it too
+            result = predict(network, datamodule.predict_dataloader()[0], head=0, device=device)
             predictions[split] = {
-                "logits": logits.float().numpy(),
-                "targets": targets.numpy(),
-                "sample_ids": [dataset.ids[i] for i in indices],
+                "logits": result["logits"],
+                "targets": result["targets"],
+                "sample_ids": [dataset.ids[i] for i in result["indices"]],
             }
-            counts[split] = len(indices)
+            counts[split] = len(result["indices"])
         path = write_predictions(self.step_dir() / PREDICTIONS, predictions)
         self.step_results.update(predictions=str(path), counts=counts, evaluated=target)
         logger.info("Finished predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
@@ -372,9 +378,14 @@ class TrainingScheduler(AbstractBaseScheduler):
         """Test every model trained on ``task_name`` on the test split of ``eval_on`` (default: the task)."""
         logger.info("Starting testing for task %s.", self.highlight_text(task_name))
         per_fold = {}
+        target = self._evaluated(task_name, eval_on)
+        structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
         for ref in self.models_of(task_name):
             fold = ref.fold
-            model, target = self._evaluation(task_name, fold, eval_on)
+            model = self.create_model(structs, self.cfg.mode.task_weights, pretrained=False)
+            model.network.load_state_dict(self._load_network(task_name, fold).state_dict())
+            if target != task_name:
+                model.setup_redirection(head=task_name, task=target)
             model.set_bootstrap(self.cfg.metrics.bootstrap)
             datamodule = self.create_datamodule(self.get_struct(target), fold=0)
             trainer = self.create_trainer(metrics_callback=True)

@@ -36,6 +36,14 @@ def task_file_path(data_dir: Path, dataset: str, task: str, preprocessing: str =
     return dataset_dir(data_dir, dataset, preprocessing) / f"TASK_{task}.json"
 
 
+def version_path(raw_task_file: Path, preprocessing: str) -> Path:
+    """The task file of the ``preprocessing`` version of the task whose RAW task file is ``raw_task_file``."""
+    raw_task_file = Path(raw_task_file)
+    dataset = raw_task_file.parent.name.removeprefix("DSET_")
+    task = raw_task_file.stem.removeprefix("TASK_")
+    return task_file_path(raw_task_file.parents[2], dataset, task, preprocessing)
+
+
 def scan_task_files(data_dir: Path) -> dict[str, dict[str, Path]]:
     """Task name -> {preprocessing id (``none`` for RAW): task file} for every task under ``data_dir``.
 

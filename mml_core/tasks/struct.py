@@ -63,14 +63,17 @@ class TaskStructFactory:
     """Creates the task structs of an experiment from the task files under ``data_dir``.
 
     Task files are found by scanning the data root. ``preprocessing`` picks the version, as MML's
-    ``preprocessing.id``: ``none`` reads ``RAW/``, any other id ``PREPROCESSED/<id>/``. Demo tasks
-    that are not written yet are known by name (the ``demo_tasks`` rule writes them to ``RAW/``
-    before any step reads them).
+    ``preprocessing.id``: ``none`` reads ``RAW/``, any other id ``PREPROCESSED/<id>/``; with
+    ``raw_fallback`` (a preprocessing pipeline to apply on the fly) a task without that version is
+    read from ``RAW/`` (its struct then says ``preprocessed="none"``). Demo tasks that are not
+    written yet are known by name (the ``demo_tasks`` rule writes them to ``RAW/`` before any step
+    reads them).
     """
 
-    def __init__(self, data_dir: str | Path, preprocessing: str = NO_PREPROCESSING):
+    def __init__(self, data_dir: str | Path, preprocessing: str = NO_PREPROCESSING, raw_fallback: bool = False):
         self.data_dir = Path(data_dir)
         self.preprocessing = preprocessing
+        self.raw_fallback = raw_fallback
         self.container: list[TaskStruct] = []
         self._index: dict[str, dict[str, Path]] | None = None
         self._descriptions: dict[str, TaskDescription] = {}
@@ -84,12 +87,25 @@ class TaskStructFactory:
 
     def task_file(self, name: str) -> Path:
         """Task file of the base task of ``name``; demo tasks resolve even before they are written."""
+        return self.version(name)[1]
+
+    def raw_file(self, name: str) -> Path | None:
+        """The RAW task file of ``name``'s base task (demo tasks too, before they are written), if any."""
+        base, _ = split_task_name(name)
+        if base in demo.DEMO_TASKS:
+            return demo.demo_task_files(self.data_dir)[base]
+        return self.index.get(base, {}).get(NO_PREPROCESSING)
+
+    def version(self, name: str) -> tuple[str, Path]:
+        """``(preprocessing id, task file)`` that ``name`` is read from (see the class docstring)."""
         base, _ = split_task_name(name)
         versions = dict(self.index.get(base, {}))
         if base in demo.DEMO_TASKS:
             versions.setdefault(NO_PREPROCESSING, demo.demo_task_files(self.data_dir)[base])
         if self.preprocessing in versions:
-            return versions[self.preprocessing]
+            return self.preprocessing, versions[self.preprocessing]
+        if self.raw_fallback and NO_PREPROCESSING in versions:
+            return NO_PREPROCESSING, versions[NO_PREPROCESSING]
         if versions:
             where = {p: (RAW if p == NO_PREPROCESSING else f"{PREPROCESSED}/{p}") for p in sorted(versions)}
             raise TaskNotFoundError(
@@ -97,7 +113,8 @@ class TaskStructFactory:
                 f"{PREPROCESSED}/{self.preprocessing}/DSET_*/TASK_{base}.json under data_dir "
                 f"'{self.data_dir}'); "
                 f"it exists as {', '.join(f'{p} ({w})' for p, w in where.items())}. Set preprocessing to one "
-                f"of {', '.join(where)}, or preprocess the task with MML (mml pp)."
+                f"of {', '.join(where)}, give preprocessing.pipeline to preprocess it on the fly, or preprocess it "
+                "once (snakemake pp, or MML's mml pp)."
             )
         available = sorted(set(self.index) | set(demo.DEMO_TASKS))
         if not self.data_dir.exists():
@@ -149,7 +166,7 @@ class TaskStructFactory:
             logger.warning("Task struct %s already present in the factory container.", name)
             return self.get_by_name(name) if return_ref else None
         desc = self.load_description(name)
-        task_file = self.task_file(name)
+        version, task_file = self.version(name)
         struct = TaskStruct(
             name=name,
             task_type=desc.task_type,
@@ -162,7 +179,7 @@ class TaskStructFactory:
             modalities=dict(desc.modalities),
             num_samples=desc.num_samples,
             paths={"task_file": task_file, "dataset_root": task_file.parent},
-            preprocessed=self.preprocessing,
+            preprocessed=version,
             relative_root=str(task_file.relative_to(self.data_dir)),
         )
         self.container.append(struct)

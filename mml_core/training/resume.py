@@ -20,7 +20,6 @@ the weights are exact.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import signal
@@ -34,6 +33,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from mml_core.data.sampler import EpochShuffleSampler
+from mml_core.data.seeding import position_seed
 from mml_core.io import atomic_write
 from mml_core.training.interrupted import TrainingInterrupted
 
@@ -45,12 +45,6 @@ warnings.filterwarnings("ignore", message="You're resuming from a checkpoint tha
 
 INTERRUPTED = "interrupted.ckpt"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def position_seed(seed: int, epoch: int, batch: int) -> int:
-    """A 63-bit seed for training position (epoch, batch) of run ``seed``."""
-    digest = hashlib.blake2b(f"{seed}/{epoch}/{batch}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def seed_position(seed: int, epoch: int, batch: int) -> None:
@@ -178,7 +172,11 @@ class ResumeCallback(pl.Callback):
         for dl in self._loaders(trainer):
             # shorter task loaders cycle within an epoch (max_size_cycle): continue mid-cycle
             done = pending["batches_done"] % max(len(dl), 1)
+            dl.sampler.set_epoch(pending["epoch"])
             dl.sampler.resume_at(pending["epoch"], done * (dl.batch_size or 1))
+        # Lightning made the data iterator before this hook; with DataLoader worker processes it has
+        # already drawn indices from the samplers, so it is made again now that they know where to go on
+        iter(trainer.fit_loop._data_fetcher)
         logger.info("Resuming epoch %d after batch %d.", pending["epoch"] + 1, pending["batches_done"])
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
