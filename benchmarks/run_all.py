@@ -4,7 +4,8 @@
 
 Each benchmark runs as its own process (`python benchmarks/<name>.py --json ...`), with its own
 default repeats unless --quick; its output streams through. Exits 0 even when targets are missed:
-benchmarks are not tests. The default run takes about 15 minutes on 2 cores.
+benchmarks are not tests. The default run takes about 30 minutes on 2 cores (the two image
+benchmarks about 15 of them; they share one folder of generated images per run).
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from bench_report import machine
 logger = logging.getLogger("benchmarks")
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("job_overhead", "planning", "parallelism", "throughput", "resume_cost")
+BENCHMARKS = (
+    "job_overhead",
+    "planning",
+    "parallelism",
+    "throughput",
+    "resume_cost",
+    "image_throughput",
+    "memory",
+)
+IMAGE_BENCHMARKS = ("image_throughput", "memory")  # they take --data: the generated tasks, written once
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out)]
             cmd += ["--quick"] if args.quick else []
             cmd += ["--repo", str(args.repo)] if args.repo else []
+            cmd += ["--data", str(Path(tmp) / "image-data")] if name in IMAGE_BENCHMARKS else []
             logger.info("=== %s ===", name)
             t0 = time.time()
             code = subprocess.run(cmd, check=False).returncode
