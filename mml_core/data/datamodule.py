@@ -17,16 +17,13 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
-from mml_core.data.dataset import TaskSplitDataset, split_ids, split_samples
-from mml_core.data.sampler import EpochShuffleSampler, balanced_weights
+from mml_core.data.dataset import TaskSplitDataset
+from mml_core.data.loaders import SPLITS, eval_loader, split_datasets, train_loader
 from mml_core.data.transforms import ImagePipeline
-from mml_core.tasks.description import TaskDescription, check_files_exist
+from mml_core.tasks.description import TaskDescription
 from mml_core.tasks.struct import TaskStruct
 
 logger = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test", "unlabeled")
-CACHED_SPLITS = ("train", "val")
 
 
 class MultiTaskDataModule(pl.LightningDataModule):
@@ -89,19 +86,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         cached = self._cached_tasks()
         for struct in self.task_structs:
-            if struct.name in self.datasets:
-                continue
-            desc, root = self.descriptions[struct.name], Path(struct.paths["dataset_root"])
-            check_files_exist(desc, root)
-            ids, samples = split_ids(desc, self.fold), split_samples(desc)
-            pipelines = self.pipelines[struct.name]
-            self.datasets[struct.name] = {
-                split: TaskSplitDataset(
-                    root, samples[split], ids[split], pipelines["train" if split == "train" else "eval"], self.seed,
-                    cache=struct.name in cached and split in CACHED_SPLITS,
+            if struct.name not in self.datasets:
+                self.datasets[struct.name] = split_datasets(
+                    self.descriptions[struct.name], Path(struct.paths["dataset_root"]), self.pipelines[struct.name],
+                    self.fold, self.seed, cache=struct.name in cached,
                 )  # fmt: skip
-                for split in SPLITS
-            }
 
     @property
     def _per_task(self) -> tuple[int, int]:
@@ -109,28 +98,20 @@ class MultiTaskDataModule(pl.LightningDataModule):
         n = len(self.task_names)
         return max(1, self.batch_size // n), self.num_workers // n
 
-    def _loader(self, dataset: TaskSplitDataset, train: bool) -> DataLoader:
-        batch_size, workers = self._per_task
-        sampler = None
-        if train:
-            # training order depends only on (seed, epoch): a resumed step sees the same batches
-            weights = balanced_weights(dataset.targets) if self.balanced else None
-            sampler = EpochShuffleSampler(dataset, self.seed, weights=weights, num_samples=self.sample_num or None)
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=workers,
-            drop_last=self.drop_last and train,
-            persistent_workers=workers > 0,
-        )
-
     def train_dataloader(self) -> CombinedLoader:
-        loaders = {name: self._loader(self.datasets[name]["train"], train=True) for name in self.task_names}
+        batch_size, workers = self._per_task
+        loaders = {
+            name: train_loader(
+                self.datasets[name]["train"], batch_size, workers, self.seed, self.balanced, self.sample_num,
+                self.drop_last,
+            )  # fmt: skip
+            for name in self.task_names
+        }
         return CombinedLoader(loaders, mode="max_size_cycle")
 
     def _split_loaders(self, split: str) -> list[DataLoader]:
-        return [self._loader(self.datasets[name][split], train=False) for name in self.task_names]
+        batch_size, workers = self._per_task
+        return [eval_loader(self.datasets[name][split], batch_size, workers) for name in self.task_names]
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._split_loaders("val")

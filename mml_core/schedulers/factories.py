@@ -16,7 +16,9 @@ from mml_core.tasks import TaskStruct, TaskStructFactory
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
 
+    from mml_core.data.dataset import TaskSplitDataset
     from mml_core.data.datamodule import MultiTaskDataModule
     from mml_core.data.transforms import ImagePipeline
     from mml_core.models.network import MultiTaskNetwork
@@ -88,6 +90,25 @@ def build_datamodule(
         cache=sampling["enable_caching"],
         cache_max_size=sampling["cache_max_size"],
     )
+
+
+def build_split_datasets(
+    cfg: Mapping[str, Any], factory: TaskStructFactory, struct: TaskStruct, fold: int
+) -> dict[str, TaskSplitDataset]:
+    """The datasets of every split of ``struct`` for ``fold``, without Lightning (prediction)."""
+    from mml_core.data.loaders import split_datasets
+
+    pipelines = image_pipelines(cfg, struct, preprocessed=struct.preprocessed == cfg["preprocessing"]["id"])
+    return split_datasets(
+        factory.load_description(struct.name), Path(struct.paths["dataset_root"]), pipelines, fold, cfg["seed"]
+    )
+
+
+def build_eval_loader(cfg: Mapping[str, Any], dataset: TaskSplitDataset) -> DataLoader:
+    """The DataLoader that evaluates ``dataset`` in order with ``sampling.batch_size`` and ``num_workers``."""
+    from mml_core.data.loaders import eval_loader
+
+    return eval_loader(dataset, cfg["sampling"]["batch_size"], cfg["sampling"]["num_workers"])
 
 
 def build_network(cfg: Mapping[str, Any], structs: Sequence[TaskStruct], pretrained: bool = True) -> MultiTaskNetwork:

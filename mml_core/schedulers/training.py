@@ -354,15 +354,14 @@ class TrainingScheduler(AbstractBaseScheduler):
         logger.info("Starting predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
         network = self._load_network(task_name, fold)
         target = self._evaluated(task_name, eval_on)
-        datamodule = self.create_datamodule(self.get_struct(target), fold=fold)
-        datamodule.setup()
+        # plain torch: a step that only predicts does not import Lightning (see the runner)
+        datasets = factories.build_split_datasets(self.resolved_cfg, self.task_factory, self.get_struct(target), fold)
         device = device_for(self.cfg.trainer.get("accelerator", "auto"))
         predictions, counts = {}, {}
         for split in PREDICT_SPLITS:
-            datamodule.predict_on = split
-            dataset = datamodule.datasets[target][split]
+            dataset = datasets[split]
             # the task's own head (index 0); eval_on tasks go through it too
-            result = predict(network, datamodule.predict_dataloader()[0], head=0, device=device)
+            result = predict(network, factories.build_eval_loader(self.resolved_cfg, dataset), head=0, device=device)
             predictions[split] = {
                 "logits": result["logits"],
                 "targets": result["targets"],
