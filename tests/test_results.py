@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from mml_core.results import outputs
-from mml_core.results.plots import confusion_matrix, fold_metric_bars, learning_curves
+from mml_core.results.plots import confusion_matrix, fold_metric_dots, learning_curves
+from mml_core.results.report.pages import RunFacts
 from mml_core.results.summary import aggregate
 from mml_core.results.tables import format_mean_std, markdown_table, summary_rows, write_csv
 
@@ -119,14 +120,17 @@ def test_markdown_is_one_table_with_mean_std_cells(summary):
 
 
 def test_summary_outputs_are_written_with_plot_folders(summary, tmp_path):
-    written = outputs.write_summary_outputs(summary, tmp_path)
+    facts = RunFacts(config={"proj": "demo", "task_list": ["task_a"]}, overrides=["proj=demo"],
+                     versions={"mml_core": "0.1.0"}, code={"git_commit": None}, steps=[])
+    written = outputs.write_summary_outputs(summary, tmp_path, facts)
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [
         outputs.SUMMARY_CSV, outputs.SUMMARY_MD, outputs.FOLD_METRICS_PNG,
+        outputs.SUMMARY_HTML, outputs.RUN_HTML, outputs.DESCRIPTION_RST,
     ]
     assert (tmp_path / outputs.SUMMARY_MD).read_text() == markdown_table(summary)
     assert _png_size(tmp_path / outputs.FOLD_METRICS_PNG)
-    for folder in (outputs.LEARNING_CURVES_DIR, outputs.CONFUSION_MATRIX_DIR):
-        assert (tmp_path / folder).is_dir()
+    for reported in outputs.REPORTED.values():
+        assert (tmp_path / reported.path).is_dir() == reported.is_dir
     assert not list(tmp_path.glob(".*.tmp")) and not list((tmp_path / "plots").glob(".*.tmp"))
 
 
@@ -196,33 +200,34 @@ def test_confusion_matrix_of_many_classes_drops_cell_values(tmp_path):
     assert (tmp_path / "cm.png").stat().st_size < 200_000
 
 
-def test_fold_metric_bars_mark_every_fold_and_the_mean(summary, tmp_path):
-    out = tmp_path / "bars.png"
-    figure = fold_metric_bars(summary["tasks"], out)
+def test_fold_metric_dots_mark_every_fold_and_the_mean_on_honest_axes(summary, tmp_path):
+    out = tmp_path / "dots.png"
+    figure = fold_metric_dots(summary["tasks"], out)
     panels = {ax.get_title(): ax for ax in figure.axes}
     assert list(panels) == ["accuracy", "F1", "loss"]
     acc = panels["accuracy"]
-    assert [p.get_height() for p in acc.patches] == [0.9, 0.95, 0.925, 0.5, 0.6]
-    means = [line.get_ydata()[0] for line in acc.lines if line.get_linestyle() == "-"]
-    bounds = [line.get_ydata()[0] for line in acc.lines if line.get_linestyle() == ":"]
-    task_a, task_b = summary["tasks"]["task_a"]["acc"], summary["tasks"]["task_b"]["acc"]
+    dots = [line.get_ydata()[0] for line in acc.lines if line.get_marker() == "o"]
+    assert dots == [0.9, 0.95, 0.925, 0.5, 0.6]
+    means = [line.get_ydata()[0] for line in acc.lines if line.get_color() == "black"]
     assert means == pytest.approx([0.925, 0.55])
-    assert bounds == pytest.approx([0.925 - task_a["std"], 0.925 + task_a["std"],
-                                    0.55 - task_b["std"], 0.55 + task_b["std"]])
-    low, high = acc.get_ylim()
-    assert 0.0 < low <= 0.5 and 0.95 < high <= 1.0  # zoomed to the values, inside [0, 1]
-    assert [t.get_text() for t in acc.get_xticklabels()] == ["task_a", "task_b"]
-    assert acc.get_ylabel() == "accuracy" and acc.get_xlabel() == "task"
-    assert len(panels["loss"].patches) == 3  # task_b has no loss
-    labels = [t.get_text() for t in figure.legends[0].get_texts()]
-    assert labels == ["fold 0", "fold 1", "fold 2", "mean", "mean ± std"]
-    assert _png_size(out) and out.stat().st_size < 200_000
+    # scores keep the whole range 0..1: a one-point dip is not drawn as a collapse
+    assert acc.get_ylim() == (0.0, 1.0)
+    assert panels["loss"].get_ylim()[0] == 0.0 and panels["loss"].get_ylim()[1] > 0.3
+    # three folds get a box (box, two whiskers, two caps), two folds (task_b) only dots
+    assert len([line for line in acc.lines if line.get_color() == "0.6"]) == 5
+    labels = [t.get_text() for t in acc.get_xticklabels()]
+    assert labels == ["task_a\n0.9250 ± 0.0204", "task_b\n0.5500 ± 0.0500"]
+    assert acc.get_ylabel() == "accuracy"
+    assert len([line for line in panels["loss"].lines if line.get_marker() == "o"]) == 3  # task_b has no loss
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend == ["fold 0", "fold 1", "fold 2", "mean"]
+    assert _png_size(out) and out.stat().st_size < 250_000
 
 
-def test_fold_metric_bars_without_tasks_still_write_a_png(tmp_path):
-    figure = fold_metric_bars({}, tmp_path / "bars.png")
+def test_fold_metric_dots_without_tasks_still_write_a_png(tmp_path):
+    figure = fold_metric_dots({}, tmp_path / "dots.png")
     assert "no per-task metrics" in figure.axes[0].texts[0].get_text()
-    assert _png_size(tmp_path / "bars.png")
+    assert _png_size(tmp_path / "dots.png")
 
 
 def test_plots_are_deterministic(tmp_path):
@@ -253,7 +258,7 @@ def test_predictions_round_trip_and_pool_over_folds(tmp_path):
         pooled_predictions(paths, split="train")
 
 
-CAPTION_KINDS = ["summary_csv", "summary_md", "fold_metrics", "learning_curves", "confusion_matrix"]
+CAPTION_KINDS = sorted({reported.caption for reported in outputs.REPORTED.values()})
 
 
 @pytest.mark.parametrize("kind", CAPTION_KINDS)
@@ -269,7 +274,7 @@ def test_captions_render_as_snakemake_does(kind):
     rst += "\n\n.. _summary.csv: #summary\n.. _summary.md: #summary\n"
     html = publish_parts(rst, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})["body"]
     assert "{{" not in html and len(html) > 100
-    if kind in ("learning_curves", "confusion_matrix"):
+    if "{task}" in outputs.REPORTED[kind].labels.values():
         assert "sk_digits" in html
 
 

@@ -189,6 +189,7 @@ def _describe(error, root_schema: Mapping) -> str:
 def validate(config: Mapping) -> None:
     """Raise :class:`ConfigError` naming the first offending key, what is allowed, and the fix."""
     import jsonschema
+    from jsonschema.exceptions import best_match
 
     schema = load_schema()
     validator = jsonschema.Draft7Validator(schema)
@@ -196,6 +197,8 @@ def validate(config: Mapping) -> None:
     if errors:
         # report the shallowest problem first: an unknown top-level key explains nested noise
         error = min(errors, key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties"))
+        # a value that fits no branch of a oneOf: name what the branch of its own kind wanted
+        error = best_match([error])
         raise ConfigError(_describe(error, schema))
 
 

@@ -8,21 +8,20 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @contextlib.contextmanager
-def job_log(path: Path) -> Iterator[TextIO]:
-    """Send logging, stdout and stderr (file descriptors too) to ``path``; yield the console's stderr.
+def job_log(path: Path) -> Iterator[None]:
+    """Send logging, stdout and stderr (file descriptors too) to ``path`` inside the block.
 
     File descriptors rather than ``sys.stdout`` are redirected so that what C code and
     subprocesses print (Lightning's progress bar, warnings of native libraries) lands there too.
+    The console learns how the step went from its progress record (:mod:`mml_core.progress`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    console = os.fdopen(os.dup(2), "w", buffering=1)
     saved = os.dup(1), os.dup(2)
     with open(path, "a", buffering=1) as log:
         sys.stdout.flush()
@@ -35,7 +34,7 @@ def job_log(path: Path) -> Iterator[TextIO]:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         try:
-            yield console
+            yield
         finally:
             root.removeHandler(handler)
             sys.stdout.flush()
@@ -44,4 +43,3 @@ def job_log(path: Path) -> Iterator[TextIO]:
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
-            console.close()

@@ -25,8 +25,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mml_core.config import config_hash
 from mml_core.jobs.gpus import claim_gpus
 from mml_core.jobs.logs import job_log
+from mml_core.progress import DONE, FAILED, start_progress, update_progress
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.schedulers.registry import scheduler_class
@@ -75,12 +77,15 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
 
     The metrics file is written atomically only after the command returned, so its existence
     means the step finished. With ``gpus > 0`` the step first claims devices no other job uses
-    (``CUDA_VISIBLE_DEVICES``, see :mod:`mml_core.jobs.gpus`). Returns the record written.
+    (``CUDA_VISIBLE_DEVICES``, see :mod:`mml_core.jobs.gpus`). The step's progress record tells the
+    console how it goes and how it ended (:mod:`mml_core.progress`). Returns the record written.
     """
     started = time.time()
     cfg = read_job_config(config_file)
-    log = StepLayout.of(cfg.proj).log(step)
-    with job_log(log) as console, contextlib.ExitStack() as held:
+    layout = StepLayout.of(cfg.proj)
+    progress = layout.progress(step)
+    start_progress(progress, step)
+    with job_log(layout.log(step)), contextlib.ExitStack() as held:
         try:
             devices = held.enter_context(claim_gpus(gpus))
             scheduler = build_from(cfg)
@@ -99,14 +104,31 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
             command(*scheduler.params[ix])
         except BaseException as exc:
             logger.exception("Step %s failed.", step)
-            console.write(f"mml_core: step {step} failed: {type(exc).__name__}: {exc}\n  (full log: {log})\n")
+            update_progress(progress, state=FAILED, error=f"{type(exc).__name__}: {exc}")
             raise
+        digest = config_hash(scheduler.job_config)
+        config_files = {
+            "config": Path(config_file),
+            "config_yaml": layout.config_yaml(digest),
+            "overrides": layout.config_overrides(digest),
+        }
         record = provenance.write_record(
-            scheduler.layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_file,
-            started, threads, devices,
+            layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_files, started,
+            threads, devices,
         )  # fmt: skip
-        logger.info("Step %s finished in %.1f s.", step, record["provenance"]["wall_time_s"])
+        wall_time = record["provenance"]["wall_time_s"]
+        update_progress(progress, state=DONE, wall_time_s=wall_time, result=_headline(scheduler, ix))
+        logger.info("Step %s finished in %.1f s.", step, wall_time)
     return record
+
+
+def _headline(scheduler: AbstractBaseScheduler, ix: int) -> str:
+    """The console's line for the finished step; a scheduler's formatting never fails a finished step."""
+    try:
+        return scheduler.result_headline(ix)
+    except Exception:
+        logger.exception("The step finished, but its result headline could not be written.")
+        return ""
 
 
 def main(argv: list[str] | None = None) -> int:

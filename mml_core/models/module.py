@@ -35,7 +35,8 @@ class MultiTaskModule(pl.LightningModule):
         lr_scheduler: Mapping[str, Any] | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["network", "criteria"])
+        # the trainer factory logs the whole config as hyperparameters, these included
+        self.save_hyperparameters(ignore=["network", "criteria"], logger=False)
         self.network = network
         self.criteria = nn.ModuleList(criteria)
         self.task_names = list(network.task_names)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mml_core.results.report.pages import RunFacts
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
@@ -20,6 +23,14 @@ FOLD_METRICS_PNG = "plots/fold_metrics.png"
 LEARNING_CURVES_DIR = "plots/learning_curves"
 CONFUSION_MATRIX_DIR = "plots/confusion_matrix"
 CAPTIONS_DIR = Path(__file__).parent / "captions"
+# -- the report's pages and the curves of classification predictions (issue 13) -------------------
+SUMMARY_HTML = "report/summary.html"
+RUN_HTML = "report/run.html"
+# the report's first page (Snakemake's `report:` directive), not a report item itself
+DESCRIPTION_RST = "report/workflow.rst"
+ROC_PR_DIR = "plots/roc_pr"
+CALIBRATION_DIR = "plots/calibration"
+PER_CLASS_DIR = "tables/per_class"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +62,21 @@ REPORTED: dict[str, Reported] = {
     "confusion_matrix": Reported(
         CONFUSION_MATRIX_DIR, "confusion_matrix", "Plots", {"task": "{task}"}, "Confusion matrices", ("{task}.png",)
     ),
+    # -- issue 13: tables on the page, curves, calibration, the run ----------------------------------
+    "summary_html": Reported(SUMMARY_HTML, "summary_html", "Summary", {"table": "mean ± std (table)"}),
+    "run": Reported(RUN_HTML, "run", "Run", {"page": "config, overrides, code, steps"}),
+    "roc_pr": Reported(ROC_PR_DIR, "roc_pr", "Plots", {"task": "{task}"}, "ROC and PR curves", ("{task}.png",)),
+    "calibration": Reported(
+        CALIBRATION_DIR, "calibration", "Plots", {"task": "{task}"}, "Reliability diagrams", ("{task}.png",)
+    ),
+    "per_class": Reported(
+        PER_CLASS_DIR, "per_class", "Tables", {"task": "{task}"}, "Per-class metrics", ("{task}.html",)
+    ),
 }
 # every output of finish_exp besides its metrics.json
-FINISH_OUTPUTS: dict[str, str] = {"summary": SUMMARY_JSON, **{key: r.path for key, r in REPORTED.items()}}
+FINISH_OUTPUTS: dict[str, str] = {
+    "summary": SUMMARY_JSON, "description": DESCRIPTION_RST, **{key: r.path for key, r in REPORTED.items()}
+}  # fmt: skip
 
 
 def caption(kind: str) -> str:
@@ -70,23 +93,27 @@ def task_plot(results_dir: Path, folder: str, task: str) -> Path:
     return Path(results_dir) / folder / f"{task}.png"
 
 
-def write_summary_outputs(summary: Mapping[str, Any], results_dir: Path) -> list[Path]:
-    """``summary.csv``, ``summary.md`` and ``plots/fold_metrics.png`` from the summary dict.
+def write_summary_outputs(summary: Mapping[str, Any], results_dir: Path, facts: RunFacts) -> list[Path]:
+    """``summary.csv``, ``summary.md``, ``plots/fold_metrics.png`` and the report's pages (the summary
+    table, the run, the workflow description) from the summary dict and the facts of the run.
 
     Also creates the per-task plot folders, empty for schedulers whose hook draws none: the
     finish rule is shared by every scheduler and Snakemake requires each declared output.
     """
-    from mml_core.results.plots import fold_metric_bars
+    from mml_core.io import atomic_write_text
+    from mml_core.results.plots import fold_metric_dots
+    from mml_core.results.report.pages import description_rst, run_page, summary_page
     from mml_core.results.tables import write_csv, write_markdown
 
     results_dir = Path(results_dir)
     for reported in REPORTED.values():
         if reported.is_dir:
             (results_dir / reported.path).mkdir(parents=True, exist_ok=True)
-    tasks = summary.get("tasks", {})
-    fold_metric_bars(tasks, results_dir / FOLD_METRICS_PNG)
+    fold_metric_dots(summary.get("tasks", {}), results_dir / FOLD_METRICS_PNG)
+    pages = {SUMMARY_HTML: summary_page(summary), RUN_HTML: run_page(facts), DESCRIPTION_RST: description_rst(summary, facts)}
     return [
         write_csv(summary, results_dir / SUMMARY_CSV),
         write_markdown(summary, results_dir / SUMMARY_MD),
         results_dir / FOLD_METRICS_PNG,
+        *(atomic_write_text(results_dir / path, text) for path, text in pages.items()),
     ]

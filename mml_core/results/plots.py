@@ -1,4 +1,4 @@
-"""PNG plots of an experiment: learning curves, confusion matrices, per-fold metric bars.
+"""PNG plots of an experiment: learning curves, confusion matrices, per-fold metrics.
 
 Each function draws on its own ``Figure`` with the Agg canvas (no pyplot state, no display
 needed, safe in jobs), writes the PNG atomically and returns the figure so callers and tests can
@@ -144,20 +144,22 @@ def confusion_matrix(
     return figure
 
 
-def fold_metric_bars(task_metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], out: Path) -> Figure:
-    """One panel per metric: a bar per fold for each task, the mean over folds as a black line and
-    mean ± std as dotted lines.
+def fold_metric_dots(task_metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], out: Path) -> Figure:
+    """One panel per metric: a dot per fold for each task (one colour per fold), a box over the folds
+    where there are three or more, the mean as a black line; ``mean ± std`` under each task's name.
 
-    ``task_metrics`` is the summary's ``tasks`` (task -> metric -> ``{"folds", "mean", "std"}``).
-    Y axes are zoomed to the values, so differences between folds show.
+    The axes do not zoom: scores (all values within [0, 1]) get the whole range 0..1 and other
+    metrics start at 0, so a one-point dip looks like one. ``task_metrics`` is the summary's
+    ``tasks`` (task -> metric -> ``{"folds", "mean", "std"}``).
     """
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+
+    from mml_core.results.tables import format_mean_std
 
     metrics = metric_columns(task_metrics)
     columns = min(max(len(metrics), 1), 3)
     rows = max(math.ceil(len(metrics) / columns), 1)
-    figure = _figure(3.6 * columns + 1.4, 3.2 * rows)
+    figure = _figure(3.6 * columns + 1.4, 3.4 * rows)
     axes = figure.subplots(rows, columns, squeeze=False).flatten()
     if not metrics:
         axes[0].set_axis_off()
@@ -165,41 +167,37 @@ def fold_metric_bars(task_metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]
     tasks = list(task_metrics)
     n_folds = 0
     for ax, metric in zip(axes, metrics):
-        shown = []
+        shown, labels = [], []
         for group, task in enumerate(tasks):
             agg = task_metrics[task].get(metric)
             if agg is None:
+                labels.append(task)
                 continue
-            folds = agg["folds"]
-            n_folds = max(n_folds, len(folds))
-            width = 0.8 / max(len(folds), 1)
-            for position, value in enumerate(folds):
-                left = group - 0.4 + width * position
-                ax.bar(left, value, width=width, align="edge", color=_fold_colour(position))
-            mean, std = agg["mean"], agg["std"]
-            span = [group - 0.45, group + 0.45]
-            ax.plot(span, [mean, mean], color="black", linewidth=1.5)
-            for bound in (mean - std, mean + std):
-                ax.plot(span, [bound, bound], color="black", linewidth=1.0, linestyle=":")
-            shown += [*folds, mean - std, mean + std]
-        finite = [v for v in shown if math.isfinite(v)]
-        if finite:
-            low, high = min(finite), max(finite)
-            pad = max((high - low) * 0.15, abs(high) * 1e-3, 1e-6)
-            # scores (values within [0, 1]) never get an axis beyond 0 or 1
-            bounded = 0.0 <= low and high <= 1.0
-            bottom = max(low - pad, 0.0) if low >= 0 else low - pad
-            ax.set_ylim(bottom, min(high + pad, 1.0) if bounded else high + pad)
-        ax.set_xticks(range(len(tasks)), tasks, rotation=20 if len(tasks) > 2 else 0)
-        ax.set(xlabel="task", ylabel=_label(metric), title=_label(metric))
+            folds = [v for v in agg["folds"] if math.isfinite(v)]
+            n_folds = max(n_folds, len(agg["folds"]))
+            if len(folds) >= 3:
+                ax.boxplot(folds, positions=[group], widths=0.5, showfliers=False, medianprops={"color": "0.5"},
+                           boxprops={"color": "0.6"}, whiskerprops={"color": "0.6"}, capprops={"color": "0.6"})
+            offsets = [0.0] if len(agg["folds"]) == 1 else [-0.2 + 0.4 * i / (len(agg["folds"]) - 1)
+                                                            for i in range(len(agg["folds"]))]
+            for position, (value, offset) in enumerate(zip(agg["folds"], offsets)):
+                ax.plot(group + offset, value, "o", color=_fold_colour(position), markersize=6, zorder=3)
+            ax.plot([group - 0.3, group + 0.3], [agg["mean"], agg["mean"]], color="black", linewidth=1.5, zorder=4)
+            shown += folds
+            labels.append(f"{task}\n{format_mean_std(agg['mean'], agg['std'])}")
+        low, high = (min(shown), max(shown)) if shown else (0.0, 1.0)
+        if 0.0 <= low and high <= 1.0:
+            ax.set_ylim(0.0, 1.0)
+        elif low >= 0:
+            ax.set_ylim(0.0, high * 1.1 or 1.0)
+        ax.set_xticks(range(len(tasks)), labels, rotation=20 if len(tasks) > 2 else 0)
+        ax.set_xlim(-0.6, len(tasks) - 0.4)
+        ax.set(ylabel=_label(metric), title=_label(metric))
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[max(len(metrics), 1):]:
         ax.remove()
-    handles = [Patch(color=_fold_colour(p), label=f"fold {p}") for p in range(n_folds)]
-    handles += [
-        Line2D([], [], color="black", label="mean"),
-        Line2D([], [], color="black", linewidth=1.0, linestyle=":", label="mean ± std"),
-    ]
+    handles = [Line2D([], [], marker="o", linestyle="", color=_fold_colour(p), label=f"fold {p}") for p in range(n_folds)]
+    handles.append(Line2D([], [], color="black", label="mean"))
     if metrics:
         figure.legend(handles=handles, loc="outside right upper")
         figure.suptitle(f"Per-fold metrics of {len(tasks)} task{'s' if len(tasks) > 1 else ''}")

@@ -63,34 +63,66 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def markdown_table(summary: Mapping[str, Any], significant: int = 4) -> str:
-    """The summary as one Markdown table (rows: tasks, columns: metrics) plus the return value."""
+def summary_grid(summary: Mapping[str, Any], significant: int = 4) -> tuple[list[str], list[list[str]]]:
+    """The summary as a table of cells: header ``task, folds, <metrics>`` and one row per task with
+    ``mean ± std`` cells (``–`` where a task lacks the metric); the one layout every format renders."""
     tasks = summary.get("tasks", {})
     columns = metric_columns(tasks)
-    lines = [
-        f"**{summary.get('proj', '')}** ({summary.get('scheduler', '')}): "
-        "mean ± std over folds (population std)",
-        "",
-        _row(["task", "folds", *columns]),
-        _row(["---", *["---:"] * (len(columns) + 1)]).replace(" ", ""),
-    ]
+    rows = []
     for task, metrics in tasks.items():
         n_folds = max((len(agg["folds"]) for agg in metrics.values()), default=0)
         cells = [
             format_mean_std(metrics[m]["mean"], metrics[m]["std"], significant) if m in metrics else "–"
             for m in columns
         ]
-        lines.append(_row([task.replace("|", "&#124;"), str(n_folds), *cells]))
-    if not tasks:
-        lines.append(_row(["(no task metrics recorded)", "0"]))
+        rows.append([task, str(n_folds), *cells])
+    return ["task", "folds", *columns], rows
+
+
+def return_value_line(summary: Mapping[str, Any], significant: int = 4) -> str:
+    """``return_value: v (monitored <metric>: mean ± std over k folds)``."""
     value = summary.get("return_value")
-    shown = f"{value:.{significant}g}" if isinstance(value, float) else str(value)
-    lines += ["", f"return_value: {shown}"]
+    line = f"return_value: {f'{value:.{significant}g}' if isinstance(value, float) else value}"
     monitored = summary.get("monitored")
     if monitored:
         spread = format_mean_std(monitored["mean"], monitored["std"], significant)
-        lines[-1] += f" (monitored {monitored['metric']}: {spread} over {len(monitored['folds'])} folds)"
+        folds = len(monitored["folds"])
+        line += f" (monitored {monitored['metric']}: {spread} over {folds} fold{'' if folds == 1 else 's'})"
+    return line
+
+
+def markdown_table(summary: Mapping[str, Any], significant: int = 4) -> str:
+    """The summary as one Markdown table (rows: tasks, columns: metrics) plus the return value."""
+    header, rows = summary_grid(summary, significant)
+    lines = [
+        f"**{summary.get('proj', '')}** ({summary.get('scheduler', '')}): "
+        "mean ± std over folds (population std)",
+        "",
+        _row(header),
+        _row(["---", *["---:"] * (len(header) - 1)]).replace(" ", ""),
+    ]
+    lines += [_row([row[0].replace("|", "&#124;"), *row[1:]]) for row in rows]
+    if not rows:
+        lines.append(_row(["(no task metrics recorded)", "0"]))
+    lines += ["", return_value_line(summary, significant)]
     return "\n".join(lines) + "\n"
+
+
+def metric_rows(summary: Mapping[str, Any], significant: int = 4) -> tuple[list[str], list[list[str]]]:
+    """:func:`summary_grid` turned: one row per metric, one column per task (``task (k folds)``), so
+    the table stays narrow however many metrics there are (the console, the report's first page)."""
+    header, rows = summary_grid(summary, significant)
+    tasks = [f"{row[0]} ({row[1]} fold{'' if row[1] == '1' else 's'})" for row in rows]
+    return ["metric", *tasks], [[metric, *(row[2 + i] for row in rows)] for i, metric in enumerate(header[2:])]
+
+
+def text_table(summary: Mapping[str, Any], significant: int = 4) -> str:
+    """The summary for a terminal: :func:`metric_rows` aligned in columns, then the return value."""
+    header, rows = metric_rows(summary, significant)
+    table = [["", *header[1:]], *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
+    return "\n".join([*lines, return_value_line(summary, significant)])
 
 
 def write_markdown(summary: Mapping[str, Any], path: Path) -> Path:

@@ -101,19 +101,22 @@ def summarize_training(
 def plot_training(
     results_dir: Path,
     histories: Mapping[str, Mapping[int, History]],
-    predictions: Mapping[str, Sequence[Path]],
+    predictions: Mapping[str, Mapping[int, Path]],
     class_names: Mapping[str, Sequence[str]],
 ) -> None:
-    """Learning curves per trained task; a confusion matrix per predicted task (test split, models pooled)."""
+    """Learning curves per trained task; per predicted task (``{fold: predictions file}``) a confusion
+    matrix (test split, models pooled), ROC and PR curves, a reliability diagram and per-class metrics."""
     from mml_core.results.plots import confusion_matrix, learning_curves
     from mml_core.results.predictions import pooled_predictions
+    from mml_core.results.report.classification import classification_report
 
     for task, per_fold in histories.items():
         learning_curves(per_fold, task, outputs.task_plot(results_dir, outputs.LEARNING_CURVES_DIR, task))
-    for task, paths in predictions.items():
+    for task, per_fold in predictions.items():
+        paths = list(per_fold.values())
         targets, predicted = pooled_predictions(paths, split="test")
         if not len(targets):
-            logger.warning("Task %s has no test predictions; no confusion matrix.", task)
+            logger.warning("Task %s has no test predictions; no confusion matrix, curves or per-class metrics.", task)
             continue
         models = f"{len(paths)} model{'s' if len(paths) > 1 else ''}"
         confusion_matrix(
@@ -123,3 +126,4 @@ def plot_training(
             outputs.task_plot(results_dir, outputs.CONFUSION_MATRIX_DIR, task),
             title=f"{task}: test split, {models} pooled ({len(targets)} predictions)",
         )
+        classification_report(results_dir, task, per_fold, class_names[task])

@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config import MisconfigurationError, config_hash, select
+from mml_core.config.record import overrides
 from mml_core.io import atomic_write_json, atomic_write_text
-from mml_core.results.outputs import SUMMARY_JSON, write_summary_outputs
+from mml_core.results.headlines import summary_headline
+from mml_core.results.outputs import SUMMARY_JSON, SUMMARY_MD, write_summary_outputs
+from mml_core.results.report.pages import RunFacts
 from mml_core.schedulers import factories, provenance
 from mml_core.schedulers.steps import StepLayout, step_name
 from mml_core.tasks import TaskStruct, TaskStructFactory
@@ -311,8 +314,8 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
     def finish_exp(self) -> None:
         """Last command of any experiment: runs :meth:`before_finishing_hook`, writes the summary.
 
-        ``summary.json``, ``summary.csv``, ``summary.md`` and ``plots/fold_metrics.png`` (see
-        :mod:`mml_core.results.outputs`); hooks add their own plots.
+        ``summary.json`` (with the config), ``summary.csv``, ``summary.md``, ``plots/fold_metrics.png``
+        and the report's pages (see :mod:`mml_core.results.outputs`); hooks add their own plots.
 
         Do not overwrite; use :meth:`before_finishing_hook` (it may fill ``self.summary`` and set
         ``self.return_value``).
@@ -331,11 +334,28 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
             "return_value": self.return_value,
             **self.summary,
             "steps": self.step_names,
+            # the config the summary was computed with, so summaries compare on their own
+            "config": self.job_config,
         }
         atomic_write_json(self.results_dir / SUMMARY_JSON, summary)
-        write_summary_outputs(summary, self.results_dir)
+        facts = RunFacts(
+            config=self.job_config, overrides=overrides(self.job_config), versions=provenance.versions(),
+            code=provenance.code_version(), steps=provenance.step_rows([path for _, path in current]),
+        )  # fmt: skip
+        write_summary_outputs(summary, self.results_dir, facts)
+        self.summary = summary
         self.step_results["return_value"] = self.return_value
         logger.info("Successfully finished all experiments! Summary: %s", self.results_dir / SUMMARY_JSON)
+
+    def result_headline(self, command_ix: int) -> str:
+        """What the console shows beside step ``command_ix`` once it finished, from its ``step_results``
+        (the summary table after ``finish_exp``); subclasses describe their own commands."""
+        command = self.commands[command_ix].__name__
+        if command == "finish_exp":
+            return summary_headline(self.summary, self.results_dir / SUMMARY_MD)
+        if command == "prepare_exp":
+            return f"{len(self.cfg.task_list)} task(s) checked, {len(self.commands)} steps scheduled"
+        return ""
 
     # -- factories (import torch lazily) --------------------------------------------------------
 
@@ -382,9 +402,8 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         ``metrics_callback=True``) :attr:`metrics_callback`.
         """
         trainer, self.checkpoint_callback, tracker = factories.build_trainer(
-            self.resolved_cfg, self.get_checkpoints_dir(), self.layout.logs_dir, self.active_step_naming,
-            monitor, metrics_callback,
-        )  # fmt: skip
+            self.resolved_cfg, self.layout, self.active_step_naming, monitor, metrics_callback
+        )
         if tracker is not None:
             self.metrics_callback = tracker
         return trainer

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mml_core.config import MisconfigurationError
+from mml_core.schedulers.steps import MLFLOW_STORE, StepLayout
 from mml_core.tasks import TaskStruct, TaskStructFactory
 
 if TYPE_CHECKING:
@@ -149,25 +150,33 @@ def build_model(
 
 def build_trainer(
     cfg: Mapping[str, Any],
-    checkpoint_dir: Path,
-    log_dir: Path,
-    run_name: str,
+    layout: StepLayout,
+    step: str,
     monitor: tuple[str, str] | None,
     metrics_callback: bool,
 ) -> tuple[pl.Trainer, Any, MetricsTrackerCallback | None]:
-    """The trainer of ``trainer`` with the callbacks of ``cbs`` and the logger of ``logging.exp_logger``."""
+    """The trainer of ``trainer`` with the callbacks of ``cbs`` and the loggers of ``logging.exp_logger``
+    (the whole config and the step name as hyperparameters); it checkpoints and reports progress
+    where ``layout`` keeps the files of ``step``."""
+    from mml_core.config.record import flatten
+    from mml_core.training.loggers import LoggerPlaces
     from mml_core.training.trainer import build_trainer as build
 
+    places = LoggerPlaces(
+        proj=cfg["proj"], step=step, csv_dir=layout.logs_dir, tensorboard_dir=layout.tensorboard_dir,
+        mlflow_store=MLFLOW_STORE,
+    )  # fmt: skip
     return build(
         trainer_cfg=cfg["trainer"],
         callbacks_cfg=cfg["cbs"],
         logger_cfg=cfg["logging"]["exp_logger"],
-        checkpoint_dir=checkpoint_dir,
-        log_dir=log_dir,
-        run_name=run_name,
+        checkpoint_dir=layout.checkpoints(step),
+        loggers=places,
+        hparams={**flatten(cfg), "step": step},
         seed=cfg["seed"],
         monitor=monitor,
         metrics_callback=metrics_callback,
+        progress_file=layout.progress(step),
     )
 
 

@@ -9,7 +9,9 @@ instead of one rule per step. The input function and the static params below ans
 Jobs receive the config through one file, ``results/<proj>/configs/<hash>.json``: the validated
 config exactly as planning saw it, written once before the first job runs (``onstart``, so a dry
 run writes nothing) and named by its hash, so a job of an earlier plan still finds its own. The
-shell line only names that file. Measured on 10,000 steps (``benchmarks/planning.py``), the JSON
+shell line only names that file. Beside it go the same config as YAML and what it changes against
+the default experiment, and copies of both as ``config.yaml`` and ``overrides.yaml`` in the results
+folder (the latest run's, as Hydra writes them). Measured on 10,000 steps (``benchmarks/planning.py``), the JSON
 as a derived param on the shell line cost 0.1 ms per job more while planning and showed a
 multi-kilobyte blob in every failure message; Snakemake's ``script:`` costs ~1.2 ms per job more
 and imports Snakemake in every job.
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from mml_core.config import config_hash
+from mml_core.config.record import config_yaml, overrides_yaml
 from mml_core.io import atomic_write_text
 from mml_core.results import outputs
 from mml_core.schedulers import provenance
@@ -82,7 +86,8 @@ class Plan:
                 if raw is not None:
                     self.preprocess_sources[(raw.parent.name.removeprefix("DSET_"), raw.stem.removeprefix("TASK_"))] = str(raw)
         self._config_text = json.dumps(scheduler.job_config, sort_keys=True)
-        self.job_config = str(self.root / "configs" / f"{config_hash(scheduler.job_config)}.json")
+        self._config_hash = config_hash(scheduler.job_config)
+        self.job_config = str(self.layout.config_json(self._config_hash))
 
     @property
     def preprocessed_files(self) -> list[str]:
@@ -93,11 +98,21 @@ class Plan:
         """The output pattern of the preprocess rule (wildcards ``dataset`` and ``task``)."""
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
-    def write_job_config(self) -> Path:
-        """Write the config file the jobs read (once per distinct config; see the module docstring)."""
+    def write_run_config(self, configfiles: Sequence[str | Path] = (), command_line: Mapping[str, Any] | None = None) -> Path:
+        """Write the config file the jobs read and the readable records of the run (see the module
+        docstring); ``configfiles`` and ``command_line`` (``--config``) are what Snakemake was given."""
         path = Path(self.job_config)
         if not path.is_file():
             atomic_write_text(path, self._config_text)
+        config = self.scheduler.job_config
+        texts = {
+            self.layout.config_yaml(self._config_hash): config_yaml(config),
+            self.layout.config_overrides(self._config_hash): overrides_yaml(config, configfiles, command_line),
+        }
+        texts[self.layout.run_config] = texts[self.layout.config_yaml(self._config_hash)]
+        texts[self.layout.run_overrides] = texts[self.layout.config_overrides(self._config_hash)]
+        for target, text in texts.items():
+            atomic_write_text(target, text)
         return path
 
     # -- targets ------------------------------------------------------------------------------

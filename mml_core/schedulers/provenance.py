@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import platform
 import socket
+import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -22,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mml_core.config import REPO_ROOT
 from mml_core.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -50,31 +53,52 @@ def read_record(path: Path) -> dict[str, Any]:
         return json.load(fh)
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a step's results depend on."""
+    found = {"python": platform.python_version()}
     for dist in ("mml_core", "torch", "pytorch-lightning", "torchmetrics", "snakemake"):
         with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[dist] = metadata.version(dist)
-    return versions
+            found[dist] = metadata.version(dist)
+    return found
+
+
+@functools.cache
+def code_version() -> dict[str, Any]:
+    """The git commit of the mml_core checkout that runs (None outside a git checkout) and whether
+    it had uncommitted changes: with the package version, the code a result was computed with."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"git_commit": commit, "git_dirty": dirty}
 
 
 def write_record(
     path: Path,
     identity: StepIdentity,
     results: Mapping[str, Any],
-    config_file: Path,
+    config_files: Mapping[str, Path],
     started: float,
     threads: int,
     gpus: Sequence[str],
 ) -> dict[str, Any]:
-    """Write a finished step's ``metrics.json`` atomically (its existence means: finished) and return it."""
+    """Write a finished step's ``metrics.json`` atomically (its existence means: finished) and return it.
+
+    ``config_files`` names the run's config records: ``config`` (the JSON the job read),
+    ``config_yaml`` and ``overrides``.
+    """
     record = {
         "step": identity.name,
         "command": identity.command,
         "params": identity.params,
         "entry": identity.entry,
         "config_hash": identity.config_hash,
-        "config": str(config_file),
+        **{key: str(path) for key, path in config_files.items()},
         "results": dict(results),
         "provenance": {
             "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
@@ -82,11 +106,27 @@ def write_record(
             "host": socket.gethostname(),
             "threads": threads,
             "gpus": list(gpus),
-            "versions": _versions(),
+            "versions": versions(),
+            "code": code_version(),
         },
     }
     atomic_write_json(Path(path), record)
     return record
+
+
+def step_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """One row per finished step (its ``metrics.json``): step, command, started, wall_time_s, host,
+    config_hash, git_commit; what the report's run page lists."""
+    rows = []
+    for path in paths:
+        record = read_record(path)
+        facts = record.get("provenance", {})
+        rows.append({
+            "step": record["step"], "command": record["command"], "started": facts.get("started", ""),
+            "wall_time_s": facts.get("wall_time_s", 0.0), "host": facts.get("host", ""),
+            "config_hash": record.get("config_hash", ""), "git_commit": facts.get("code", {}).get("git_commit"),
+        })  # fmt: skip
+    return rows
 
 
 def stale_records(current: Sequence[tuple[StepIdentity, Path]]) -> list[StepIdentity]:

@@ -3,8 +3,8 @@
 A *step* is one (command, params) pair of a schedule. Its name is MML's step naming without the
 timestamp (``command--param1_param2``), stable across reruns, so an interrupted step finds its
 checkpoints again. Every path of a step (its ``metrics.json`` target, its folder, checkpoints,
-log) and the Snakemake patterns of a command kind's rule come from :class:`StepLayout`; no other
-module spells them.
+log, progress record) and the Snakemake patterns of a command kind's rule come from
+:class:`StepLayout`, and so do the run's config records; no other module spells them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ PARAMS_SEP = "--"
 # the wildcard of the generated rules' patterns: the whole step name
 STEP_WILDCARD = "step"
 METRICS = "metrics.json"
+PROGRESS_SUFFIX = ".progress.json"
+# the experiment loggers' stores shared by all projects of a working directory (MLflow experiment = proj)
+MLFLOW_STORE = Path("results") / "mlruns"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+?=,@-]")
 
 
@@ -58,10 +61,41 @@ class StepLayout:
         """The job's log file (logging, stdout and stderr of the step)."""
         return self.root / "logs" / f"{name}.log"
 
+    def progress(self, name: str) -> Path:
+        """The step's progress record (:mod:`mml_core.progress`), beside its log."""
+        return progress_of_log(self.log(name))
+
     @property
     def logs_dir(self) -> Path:
-        """Folder of the job logs and of the experiment loggers' runs."""
+        """Folder of the job logs and of the CSV logger's runs."""
         return self.root / "logs"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """TensorBoard's runs, one folder per step (MML's ``${proj_path}/tensorboard``)."""
+        return self.root / "tensorboard"
+
+    def config_json(self, config_hash: str) -> Path:
+        """The validated config every job of a plan reads, named by its hash (written before the first job)."""
+        return self.root / "configs" / f"{config_hash}.json"
+
+    def config_yaml(self, config_hash: str) -> Path:
+        """The same config as readable YAML (Hydra's ``config.yaml``)."""
+        return self.root / "configs" / f"{config_hash}.yaml"
+
+    def config_overrides(self, config_hash: str) -> Path:
+        """What that config changed against the default experiment, and where the changes came from."""
+        return self.root / "configs" / f"{config_hash}.overrides.yaml"
+
+    @property
+    def run_config(self) -> Path:
+        """``config.yaml`` of the latest run, beside its results."""
+        return self.root / "config.yaml"
+
+    @property
+    def run_overrides(self) -> Path:
+        """``overrides.yaml`` of the latest run, beside its results."""
+        return self.root / "overrides.yaml"
 
     def metrics_pattern(self) -> str:
         """The output pattern of the generated rules: the wildcard ``step`` is the step name."""
@@ -70,6 +104,12 @@ class StepLayout:
     def log_pattern(self) -> str:
         """The log pattern of the generated rules."""
         return str(self.log(f"{{{STEP_WILDCARD}}}"))
+
+
+def progress_of_log(log: Path | str) -> Path:
+    """The progress record of the step whose job log is ``log`` (what Snakemake names for each job)."""
+    log = Path(log)
+    return log.with_name(log.name.removesuffix(".log") + PROGRESS_SUFFIX)
 
 
 def step_name_regex(kind: str) -> str:

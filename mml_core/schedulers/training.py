@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config.checks import check_training
 from mml_core.models.pretrained import check_weights
+from mml_core.results.headlines import prediction_headline, test_headline, training_headline
 from mml_core.results.predictions import FILENAME as PREDICTIONS
 from mml_core.results.predictions import write_predictions
 from mml_core.results.summary import aggregate_folds
@@ -201,6 +202,12 @@ class TrainingScheduler(AbstractBaseScheduler):
             slice_["co_tasks"] = list(self.co_tasks)
         return slice_
 
+    def result_headline(self, command_ix: int) -> str:
+        """Epochs and validation loss of a training step, prediction counts, the test metrics."""
+        headline = {"train_fold": training_headline, "predict_fold": prediction_headline, "test_task": test_headline}
+        command = self.commands[command_ix].__name__
+        return headline[command](self.step_results) if command in headline else super().result_headline(command_ix)
+
     # -- hooks ----------------------------------------------------------------------------------
 
     def after_preparation_hook(self) -> None:
@@ -230,7 +237,8 @@ class TrainingScheduler(AbstractBaseScheduler):
     def before_finishing_hook(self) -> None:
         """Summary: test metrics per evaluated task (mean/std over folds; nested runs over outer
         folds), else the last validation metrics; ``return_value`` is the mean final (or best)
-        validation loss over the trained models (as in MML); learning curves and confusion matrices."""
+        validation loss over the trained models (as in MML); learning curves, confusion matrices, ROC and
+        PR curves, reliability diagrams and per-class metrics."""
         trained = [
             (model, self.read_step_results(self.train_fold, [model.task, model.fold]))
             for model in self.models if model in self.train_steps
@@ -245,9 +253,10 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.summary["tasks"] = summary.tasks
         if summary.monitored:
             self.summary["monitored"] = summary.monitored
-        predictions: dict[str, list[Path]] = {}
-        for _, evaluated, params in self.predictions:
-            predictions.setdefault(evaluated, []).append(self.step_dir(step_name("predict_fold", params)) / PREDICTIONS)
+        predictions: dict[str, dict[int, Path]] = {}
+        for model, evaluated, params in self.predictions:
+            path = self.step_dir(step_name("predict_fold", params)) / PREDICTIONS
+            predictions.setdefault(evaluated, {})[model.reported_fold] = path
         class_names = {
             task: [struct.idx_to_class[i] for i in sorted(struct.idx_to_class)]
             for task in predictions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -14,8 +13,9 @@ import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
-from mml_core.config import instantiate, locate
-from mml_core.training.callbacks import MetricsTrackerCallback
+from mml_core.config import instantiate
+from mml_core.training.callbacks import MetricsTrackerCallback, ProgressCallback
+from mml_core.training.loggers import LoggerPlaces, build_loggers
 from mml_core.training.resume import AtomicCheckpointIO, ResumeCallback, find_resume_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -27,20 +27,23 @@ BACKUP_INTERVAL = datetime.timedelta(minutes=30)
 def build_trainer(
     trainer_cfg: Mapping[str, Any],
     callbacks_cfg: Mapping[str, Mapping[str, Any]],
-    logger_cfg: Mapping[str, Any] | None,
+    logger_cfg: Any,
     checkpoint_dir: Path,
-    log_dir: Path,
-    run_name: str,
+    loggers: LoggerPlaces,
+    hparams: Mapping[str, Any],
     seed: int,
     monitor: tuple[str, str] | None = None,
     metrics_callback: bool = False,
+    progress_file: Path | None = None,
 ) -> tuple[pl.Trainer, ModelCheckpoint, MetricsTrackerCallback | None]:
     """Trainer with MML's default callbacks plus the configured ones.
 
     Checkpoints go to ``checkpoint_dir`` (written atomically): every epoch ``last.ckpt`` (and the
     best by ``monitor`` when given), ``time_backup.ckpt`` at least every 30 minutes so long epochs
     can resume, and ``interrupted.ckpt`` when SIGINT/SIGTERM stops training (see
-    :mod:`mml_core.training.resume`). The experiment logger writes to ``log_dir/run_name``.
+    :mod:`mml_core.training.resume`). The experiment loggers of ``logger_cfg`` write where
+    ``loggers`` says, with ``hparams`` (see :mod:`mml_core.training.loggers`); ``progress_file``
+    receives the step's progress for the console.
     """
     _check_accelerator(trainer_cfg)
     checkpoint_cb = ModelCheckpoint(
@@ -66,6 +69,8 @@ def build_trainer(
     tracker = MetricsTrackerCallback() if metrics_callback else None
     if tracker:
         callbacks.append(tracker)
+    if progress_file is not None:
+        callbacks.append(ProgressCallback(progress_file))
     for name, spec in callbacks_cfg.items():
         logger.debug("Instantiating callback %s <%s>", name, spec["_target_"])
         callbacks.append(instantiate(spec))
@@ -77,26 +82,13 @@ def build_trainer(
         plugins.append(SLURMEnvironment(auto_requeue=False))
     trainer = pl.Trainer(
         **dict(trainer_cfg),
-        logger=build_logger(logger_cfg, log_dir, run_name),
+        logger=build_loggers(logger_cfg, loggers, hparams) or False,
         callbacks=callbacks,
         enable_checkpointing=True,
         default_root_dir=str(checkpoint_dir),
         plugins=plugins,
     )
     return trainer, checkpoint_cb, tracker
-
-
-def build_logger(logger_cfg: Mapping[str, Any] | None, log_dir: Path, run_name: str) -> Any:
-    """The configured experiment logger, writing below ``log_dir/run_name``; False for none.
-
-    No version is forced: loggers number their runs (``version_0``, ``version_1``...), so a resumed
-    or rerun step adds a version instead of overwriting the log of the interrupted attempt.
-    """
-    if not logger_cfg or not logger_cfg.get("_target_"):
-        return False
-    params = inspect.signature(locate(logger_cfg["_target_"])).parameters
-    defaults = {"save_dir": str(log_dir), "name": run_name}
-    return instantiate(logger_cfg, **{k: v for k, v in defaults.items() if k in params and k not in logger_cfg})
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:

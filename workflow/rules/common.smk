@@ -23,7 +23,7 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))
 
 # Every step runs as `python -m mml_core.jobs.runner` with the interpreter running Snakemake (with
 # mml_core installed). `exec`: signals reach the job itself, not a shell that would orphan it. The
-# job reads the config from the file PLAN.write_job_config() writes before the first job runs.
+# job reads the config from the file PLAN.write_run_config() writes before the first job runs.
 RUN_STEP = (
     f"exec {sys.executable} -m mml_core.jobs.runner --config {PLAN.job_config} "
     "--threads {threads} --gpus {resources.gpu} --step "
@@ -36,6 +36,7 @@ if workflow.exec_mode == ExecMode.DEFAULT:
 
 
 onstart:
-    # only when jobs are about to run (not for -n): fail before any work if results are read-only
+    # only when jobs are about to run (not for -n): fail before any work if results are read-only;
+    # then the config the jobs read, and config.yaml/overrides.yaml of this run beside the results
     check_writable(PLAN.root)
-    PLAN.write_job_config()
+    PLAN.write_run_config(workflow.config_settings.configfiles, workflow.config_settings.config)

@@ -1,7 +1,13 @@
 # The first and the last step of every experiment, whatever the scheduler: prepare_exp checks the
 # tasks and writes the schedule; finish_exp aggregates every step into the summary, tables and
 # plots (the files people look at, flagged for `snakemake --report`).
+import os
+
 from mml_core.results import outputs
+
+
+# the report's first page: what the experiment ran and its summary table (written by finish_exp)
+report: os.path.abspath(PLAN.finish_outputs()["description"])
 
 
 rule prepare_exp:
@@ -27,6 +33,7 @@ rule finish_exp:
     output:
         metrics=PLAN.metrics_path(len(PLAN.names) - 1),
         summary=PLAN.finish_outputs()["summary"],
+        description=PLAN.finish_outputs()["description"],
         **{
             key: report(
                 directory(PLAN.finish_outputs()[key]) if spec.is_dir else PLAN.finish_outputs()[key],

@@ -1,0 +1,43 @@
+"""A running step's progress record: what the console shows while the step runs, and how it ended.
+
+One small JSON file per step (``results/<proj>/logs/<step>.progress.json``, see
+:class:`~mml_core.schedulers.steps.StepLayout`), replaced atomically on every update, so a reader
+(the console in the ``snakemake`` process, on a cluster over the shared file system) never sees a
+partial record. The job runner writes ``state`` (running, done, failed), ``result`` and ``error``;
+the training callback adds ``phase``, ``epoch``, ``max_epochs``, ``batch``, ``batches``,
+``metrics`` and ``eta_s`` while a trainer runs. It is not a Snakemake output: nothing deletes it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from mml_core.io import atomic_write_json
+
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+def read_progress(path: Path) -> dict[str, Any]:
+    """The record at ``path``; empty while the step has written none (or it cannot be read)."""
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def start_progress(path: Path, step: str) -> None:
+    """A fresh record for an attempt of ``step`` (what an earlier attempt wrote is replaced)."""
+    now = time.time()
+    atomic_write_json(Path(path), {"step": step, "state": RUNNING, "started": now, "updated": now})
+
+
+def update_progress(path: Path, **fields: Any) -> None:
+    """Merge ``fields`` into the record at ``path`` (one process writes it, so read-merge-write is safe)."""
+    record = read_progress(path)
+    record.update(fields, updated=time.time())
+    atomic_write_json(Path(path), record)
