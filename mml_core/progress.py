@@ -6,6 +6,8 @@ One small JSON file per step (``results/<proj>/logs/<step>.progress.json``, see
 partial record. The job runner writes ``state`` (running, done, failed), ``result`` and ``error``;
 the training callback adds ``phase``, ``epoch``, ``max_epochs``, ``batch``, ``batches``,
 ``metrics`` and ``eta_s`` while a trainer runs. It is not a Snakemake output: nothing deletes it.
+Writes skip the fsync: a record is worth nothing after a crash, and a busy disk must not stall
+training.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ def read_progress(path: Path) -> dict[str, Any]:
 def start_progress(path: Path, step: str) -> None:
     """A fresh record for an attempt of ``step`` (what an earlier attempt wrote is replaced)."""
     now = time.time()
-    atomic_write_json(Path(path), {"step": step, "state": RUNNING, "started": now, "updated": now})
+    atomic_write_json(Path(path), {"step": step, "state": RUNNING, "started": now, "updated": now}, durable=False)
 
 
 def update_progress(path: Path, **fields: Any) -> None:
     """Merge ``fields`` into the record at ``path`` (one process writes it, so read-merge-write is safe)."""
     record = read_progress(path)
     record.update(fields, updated=time.time())
-    atomic_write_json(Path(path), record)
+    atomic_write_json(Path(path), record, durable=False)

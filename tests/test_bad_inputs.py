@@ -115,9 +115,18 @@ def test_new_task_with_missing_images(workdir):
 
 # -- stopped in a job: the failing step keeps its earlier results ---------------------------------
 
-def test_nan_loss_stops_training_with_the_fix(workdir):
+def test_nan_loss_stops_training_with_the_fix_in_a_short_console_message(workdir):
     output = fails_with(workdir, "The training loss is nan", "optimizer={lr: 1.0e+30}")
-    assert "Lower optimizer.lr" in output
+    # the console: the step, its error line with the fix, its log; no config, command or traceback
+    lines = output.splitlines()
+    failed = lines.index(next(line for line in lines if line.startswith("✗ train_fold--sk_digits_0 failed: ")))
+    assert lines[failed].endswith("Lower optimizer.lr, set trainer.gradient_clip_val, or check the task's images "
+                                  "and labels; checkpoints of earlier epochs are kept.")  # fmt: skip
+    assert lines[failed + 1] == "  log: results/quick/logs/train_fold--sk_digits_0.log"
+    assert lines[failed + 2].startswith("✗ 1 of 4 steps failed (train_fold--sk_digits_0) after ")
+    for blob in ("--config", "configs/", "mml_core.jobs.runner", "Traceback", "Error in rule", "optimizer': {"):
+        assert blob not in output, blob
+    assert len(output) < 1500, output
 
 
 def test_gpu_accelerator_without_a_gpu(workdir):

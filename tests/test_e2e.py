@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, copy_workdir, run_snakemake
 
@@ -26,11 +27,37 @@ def read_json(path: Path) -> dict:
 
 
 def test_default_experiment_trains_tests_and_then_has_nothing_to_do(tmp_path, demo_data):
-    run_snakemake(tmp_path, "--cores", "2", configfiles=(), config=[f"data_dir={demo_data}"])
+    run = run_snakemake(tmp_path, "--cores", "2", configfiles=(), config=[f"data_dir={demo_data}"])
     summary = read_json(tmp_path / "results/default/summary.json")
     acc = summary["tasks"]["sk_digits"]["acc"]
     assert len(acc["folds"]) == 5 and acc["mean"] >= 0.90, acc
     assert summary["return_value"] == pytest.approx(summary["monitored"]["mean"])
+
+    # the console (the default profile's logger "mml"): a line per step, training progress, the results
+    console = run.stderr
+    lines = console.splitlines()
+    assert lines[1] == ("13 steps to run on 2 cores: prepare_exp 1 · train_fold 5 · predict_fold 5 · test_task 1 · "
+                        "finish_exp 1"), console  # fmt: skip
+    for fold in range(5):
+        step = f"train_fold--sk_digits_{fold}"
+        assert f"▶ {step}" in lines, console
+        progress = [line for line in lines if line.startswith(f"  {step}  epoch ")]
+        pattern = r"epoch [1-8]/8 · batch \d+/18 · train loss \d\.\d{3} · train acc \d\.\d{3} · val loss \d\.\d{3} · val acc"
+        assert progress and all(re.search(pattern, line) for line in progress), console
+        assert any(re.match(rf"✓ {step}  \S+ s  8 epochs · val loss \d\.\d{{4}} · val accuracy 0\.9", line)
+                   for line in lines), console  # fmt: skip
+        assert any(line.startswith(f"✓ predict_fold--sk_digits_{fold}_None ") for line in lines), console
+    assert any(re.match(r"✓ test_task--sk_digits_None  .*  accuracy 0\.9\d{3} ± 0\.\d{4} .*\(5 models\)$", line)
+               for line in lines), console  # fmt: skip
+    # the summary table at the end: a row per metric, the numbers of summary.json
+    table = lines[lines.index(next(line for line in lines if line.startswith("✓ finish_exp"))) + 1:]
+    assert table[0].split() == ["sk_digits", "(5", "folds)"]
+    assert table[1].split() == ["acc", f"{acc['mean']:.4f}", "±", f"{acc['std']:.4f}"]
+    assert table[-2].startswith("    return_value: ") and table[-1].startswith("✓ 13 steps done in ")
+    for noise in ("Job stats", "localrule", "jobid", "Shell command", "Select jobs", "steps (100%) done"):
+        assert noise not in console, noise
+    assert len(lines) < 60, console
+
     again = run_snakemake(tmp_path, "--cores", "2", configfiles=(), config=[f"data_dir={demo_data}"])
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -82,21 +109,23 @@ def test_every_job_reads_the_config_that_planning_validated(finished_quick):
     from mml_core.config import load_config
 
     root = finished_quick / "results/quick"
-    files = {read_json(path)["config"] for path in root.glob("steps/*/metrics.json")}
-    assert len(files) == 1, files
-    planned = load_config(configfiles=[REPO / "config" / "quick.yaml"])
-    assert read_json(finished_quick / files.pop()) == OmegaConf.to_container(planned)
-
-
-def test_report_collects_the_summary_table_and_every_plot(finished_quick, tmp_path):
-    workdir = copy_workdir(finished_quick, tmp_path / "work")
-    run_snakemake(workdir, "--report", "report.html")
-    html = (workdir / "report.html").read_text()
-    assert len(html) > 100_000  # self-contained: the images are embedded
-    for name in ("summary.md", "summary.csv", "fold_metrics.png", "learning curves", "confusion matrices"):
-        assert name.lower() in html.lower(), name
-    assert html.count("sk_digits.png") >= 2  # a learning-curve and a confusion-matrix plot of the task
-    assert "(paste)" in html  # the label of the Markdown table
+    records = [read_json(path) for path in root.glob("steps/*/metrics.json")]
+    files = {(r["config"], r["config_yaml"], r["overrides"]) for r in records}
+    assert len(files) == 1 and len(records) == 5, files
+    config_json, config_yaml, overrides = files.pop()
+    planned = OmegaConf.to_container(load_config(configfiles=[REPO / "config" / "quick.yaml"]))
+    assert read_json(finished_quick / config_json) == planned
+    # the readable records beside the results (Hydra's config.yaml and overrides.yaml) are the same files
+    assert yaml.safe_load((finished_quick / config_yaml).read_text()) == planned
+    assert (root / "config.yaml").read_text() == (finished_quick / config_yaml).read_text()
+    assert (root / "overrides.yaml").read_text() == (finished_quick / overrides).read_text()
+    record = yaml.safe_load((root / "overrides.yaml").read_text())
+    assert record["overrides"] == ["proj=quick", "mode.cv=false", "trainer.max_epochs=1",
+                                   "trainer.limit_train_batches=5", "trainer.limit_val_batches=2"]
+    assert record["configfiles"] == [str(REPO / "config" / "quick.yaml")] and record["command_line"] == {}
+    summary = read_json(root / "summary.json")
+    assert summary["config"] == planned
+    assert all(r["provenance"]["code"]["git_commit"] == records[0]["provenance"]["code"]["git_commit"] for r in records)
 
 
 def test_dry_run_lists_every_step_without_importing_torch(tmp_path):

@@ -150,7 +150,8 @@ def test_training_job_cancelled_by_slurm_is_retried_and_resumes_from_its_checkpo
 
     output = proc.stdout + proc.stderr
     cancellation = f"SLURM-job '{cancelled[0]}' failed, SLURM status is: 'CANCELLED'"
-    assert cancellation in output and "Trying to restart job" in output, output[-3000:]
+    # the console: the attempt's failure with SLURM's reason, then the retry
+    assert cancellation in output and "↻ train_fold--sk_digits_0  attempt 2" in output, output[-3000:]
     results = read_json(tmp_path / target)["results"]
     # the epoch checkpoint, or the one the step saved on SIGTERM
     assert results["resumed_from"] and Path(results["resumed_from"]).name in ("last.ckpt", "interrupted.ckpt")

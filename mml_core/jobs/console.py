@@ -18,7 +18,6 @@ Snakemake output is one flag away: ``--logger-mml-view snakemake``.
 # no `from __future__ import annotations`: Snakemake reads the settings' field types at runtime
 import dataclasses
 import logging
-import math
 import sys
 import threading
 import time
@@ -72,8 +71,10 @@ class _Step:
     started: float
     attempt: int = 1
     state: str = "running"
+    # the last progress line printed for the step (lines view), when, and the epoch it showed
     shown: str = ""
-    shown_at: float = -math.inf
+    shown_at: float = 0.0
+    shown_epoch: int = 0
 
     @property
     def progress(self) -> dict[str, Any]:
@@ -286,20 +287,30 @@ class LogHandler(LogHandlerBase):
         return view.live_table(running, self.done, self.total, now - (self.since or now))
 
     def _poll(self) -> None:
-        """Redraw the live table, or print a line for each step whose progress moved on."""
-        while not self.stopped.wait(0.5 if self.redraw else 2.0):
-            with self.lock:
-                if self.live is not None:
-                    self.live.update(self._render(), refresh=True)
+        while not self.stopped.wait(0.5 if self.redraw else 1.0):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the live table, or print a line for each step whose progress moved on: a new epoch's
+        metrics (the first at once, then at most every ``interval`` seconds), or within a long epoch
+        every six intervals."""
+        with self.lock:
+            if self.live is not None:
+                self.live.update(self._render(), refresh=True)
+                return
+            now = time.monotonic()
+            for step in self.steps.values():
+                record = step.progress if step.state == "running" else {}
+                if not record.get("phase"):
                     continue
-                now = time.monotonic()
-                for step in self.steps.values():
-                    record = step.progress if step.state == "running" else {}
-                    line = view.progress_line(step.name, record) if record.get("phase") else None
-                    first_metrics = record.get("metrics") and not step.shown
-                    if line and line.plain != step.shown and (first_metrics or now - step.shown_at >= self.interval):
-                        self._print(line)
-                        step.shown, step.shown_at = line.plain, now
+                line = view.progress_line(step.name, record)
+                since = now - (step.shown_at if step.shown else step.started)
+                new_epoch = bool(record.get("metrics")) and record.get("epoch", 0) > step.shown_epoch
+                if line.plain != step.shown and (
+                    (new_epoch and (since >= self.interval or not step.shown_epoch)) or since >= 6 * self.interval
+                ):
+                    self._print(line)
+                    step.shown, step.shown_at, step.shown_epoch = line.plain, now, record.get("epoch", 0)
 
     def _release_held(self) -> None:
         """What Snakemake said before any job ran, as it says it (its start banner aside)."""

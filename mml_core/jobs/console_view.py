@@ -39,7 +39,8 @@ def compact_metrics(metrics: Mapping[str, float]) -> str:
     parts = {key: split_metric_key(key) for key in metrics}
     tasks = {p[1] for p in parts.values() if p}
     shown = []
-    for key, value in metrics.items():
+    # train before val, the loss before the other metrics of a phase
+    for key, value in sorted(metrics.items(), key=lambda kv: (kv[0].split("/")[0] != "train", not kv[0].endswith("loss"))):
         split = parts[key]
         if split is None and len(tasks) == 1:
             continue  # the weighted loss of one task is that task's loss

@@ -38,7 +38,7 @@ def prediction_headline(results: Mapping[str, Any]) -> str:
     return f"{' · '.join(counts) or 'no'} predictions of {results.get('evaluated', 'the task')}"
 
 
-def test_headline(results: Mapping[str, Any]) -> str:
+def evaluation_headline(results: Mapping[str, Any]) -> str:
     """``accuracy 0.9828 ± 0.0085 · AUROC 0.9990 ± 0.0004 (5 models)`` over the tested models."""
     metrics = results.get("metrics", {})
     shown = [

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config.checks import check_training
 from mml_core.models.pretrained import check_weights
-from mml_core.results.headlines import prediction_headline, test_headline, training_headline
+from mml_core.results.headlines import prediction_headline, evaluation_headline, training_headline
 from mml_core.results.predictions import FILENAME as PREDICTIONS
 from mml_core.results.predictions import write_predictions
 from mml_core.results.summary import aggregate_folds
@@ -204,7 +204,7 @@ class TrainingScheduler(AbstractBaseScheduler):
 
     def result_headline(self, command_ix: int) -> str:
         """Epochs and validation loss of a training step, prediction counts, the test metrics."""
-        headline = {"train_fold": training_headline, "predict_fold": prediction_headline, "test_task": test_headline}
+        headline = {"train_fold": training_headline, "predict_fold": prediction_headline, "test_task": evaluation_headline}
         command = self.commands[command_ix].__name__
         return headline[command](self.step_results) if command in headline else super().result_headline(command_ix)
 

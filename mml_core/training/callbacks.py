@@ -125,7 +125,8 @@ class ProgressCallback(pl.Callback):
         record = MetricsTrackerCallback._snapshot(trainer, ("train/", "val/"))
         self._metrics = key_metrics({k.removesuffix("_epoch"): v for k, v in record.items()})
         batches = trainer.num_training_batches
-        self._write(trainer, int(batches) if math.isfinite(batches) else 0, force=True)
+        done = int(batches) if math.isfinite(batches) else 0
+        self._write(trainer, done, force=True, **({"batch": done} if done else {}))
 
     def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                           batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
