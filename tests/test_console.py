@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# before any capsys: snakemake.shell keeps the sys.stdout of its first import for the shell jobs it
+# starts, and the handler imports it; pytest's capsys stream has no file descriptor to give them
+import snakemake.shell  # noqa: F401
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.tests import MockOutputSettings
 
@@ -153,6 +157,18 @@ def test_a_killed_job_shows_the_last_line_of_its_log_and_a_retry_its_attempt(con
     assert lines[7] == "↻ train_fold--t_0  attempt 2"
     # the retry was still running when the run stopped
     assert lines[8].startswith("■ stopped after") and "(unfinished: train_fold--t_0)" in lines[8]
+
+
+def test_a_job_that_could_not_start_shows_snakemakes_reason(console):
+    handler, out = console()
+    handler.emit(record(LogEvent.RUN_INFO, "Job stats", stats={"prepare_exp": 1, "total": 1}))
+    handler.emit(job_info(2, "prepare_exp", rule="prepare_exp"))
+    handler.emit(record(LogEvent.ERROR, 'RuleException:\nOSError in file "experiment.smk", line 27:\nToo many open '
+                        'files\n  File "subprocess.py", line 992', level=logging.ERROR, exception="RuleException"))
+    handler.emit(record(LogEvent.JOB_ERROR, "Error in rule prepare_exp, jobid: 2", level=logging.ERROR, jobid=2,
+                        rule_name="prepare_exp", rule_msg=None, log=[str(StepLayout.of("p").log("prepare_exp"))]))
+    handler.close()
+    assert 'prepare_exp failed: OSError in file "experiment.smk", line 27: Too many open files' in out.getvalue()
 
 
 def test_without_jobs_snakemake_speaks_for_itself(console):

@@ -128,7 +128,7 @@ class LogHandler(LogHandlerBase):
         self.held: list[logging.LogRecord] = []
         self.held_error: logging.LogRecord | None = None
         self.cores: int | None = None
-        self.planned = self.done = self.total = 0
+        self.planned = 0
         self.since: float | None = None
         self.live: Live | None = None
         self.stopped = threading.Event()
@@ -201,7 +201,6 @@ class LogHandler(LogHandlerBase):
             LogEvent.JOB_INFO: self._job_info,
             LogEvent.JOB_FINISHED: self._job_finished,
             LogEvent.JOB_ERROR: self._job_error,
-            LogEvent.PROGRESS: self._progress,
             LogEvent.ERROR: self._error,
             LogEvent.GROUP_ERROR: self._message,
             None: self._message,
@@ -249,12 +248,9 @@ class LogHandler(LogHandlerBase):
         if step is None:
             return
         step.state = "failed"
+        error = step.progress.get("error") or last_log_line(step.log) or self._held_reason()
         self.held_error = None
-        error = step.progress.get("error") or last_log_line(step.log) or "no error message (the job was killed?)"
         self._print(*view.failed_lines(step.name, error, step.log, record.rule_msg, record.log[1:]))
-
-    def _progress(self, record: logging.LogRecord) -> None:
-        self.done, self.total = record.done, record.total
 
     def _error(self, record: logging.LogRecord) -> None:
         """Snakemake's exception of a failing job comes before the job's error: held until it does."""
@@ -262,6 +258,14 @@ class LogHandler(LogHandlerBase):
             self.held_error = record
         elif not self._failed():
             self.snakemake.handle(record)
+
+    def _held_reason(self) -> str:
+        """Snakemake's reason for a job that wrote no error of its own (it could not start, or was killed):
+        its exception's message without the exception's name."""
+        if self.held_error is None:
+            return "no error message (the job was killed?)"
+        lines = [line.strip() for line in self.held_error.getMessage().splitlines() if line.strip()]
+        return " ".join(line for line in lines[1:3] if not line.startswith("File ")) or lines[0]
 
     def _message(self, record: logging.LogRecord) -> None:
         if _EXECUTOR_PLUGINS in record.pathname and not self.quiet_rules:
@@ -275,16 +279,18 @@ class LogHandler(LogHandlerBase):
         return [step.name for step in self.steps.values() if step.state == "failed"]
 
     def _print(self, *lines: Text) -> None:
-        target = self.live.console if self.live is not None else self.console
-        for line in lines:
-            target.print(line)
+        """Print ``lines`` (above the live table, which is brought up to date first)."""
         if self.live is not None:
-            self.live.update(self._render(), refresh=True)
+            self.live.update(self._render())
+            self.live.console.print(Text("\n").join(lines))
+        else:
+            self.console.print(Text("\n").join(lines))
 
     def _render(self) -> Any:
         now = time.monotonic()
         running = [(s.name, s.progress, now - s.started) for s in self.steps.values() if s.state == "running"]
-        return view.live_table(running, self.done, self.total, now - (self.since or now))
+        finished = sum(step.state == "done" for step in self.steps.values())
+        return view.live_table(running, finished, self.planned, now - (self.since or now))
 
     def _poll(self) -> None:
         while not self.stopped.wait(0.5 if self.redraw else 1.0):

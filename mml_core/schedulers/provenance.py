@@ -115,10 +115,12 @@ def write_record(
 
 
 def step_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """One row per finished step (its ``metrics.json``): step, command, started, wall_time_s, host,
-    config_hash, git_commit; what the report's run page lists."""
+    """One row per finished step (``paths`` are ``metrics.json`` files; missing ones are skipped): step,
+    command, started, wall_time_s, host, config_hash, git_commit; what the report's run page lists."""
     rows = []
     for path in paths:
+        if not Path(path).is_file():
+            continue
         record = read_record(path)
         facts = record.get("provenance", {})
         rows.append({
