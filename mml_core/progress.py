@@ -1,7 +1,7 @@
 """A running step's progress record: what the console shows while the step runs, and how it ended.
 
-One small JSON file per step (``results/<proj>/logs/<step>.progress.json``, see
-:class:`~mml_core.schedulers.steps.StepLayout`), replaced atomically on every update, so a reader
+One small JSON file per step beside its job log (``results/<proj>/logs/<step>.progress.json``, see
+:func:`progress_of_log`), replaced atomically on every update, so a reader
 (the console in the ``snakemake`` process, on a cluster over the shared file system) never sees a
 partial record. The job runner writes ``state`` (running, done, failed), ``result`` and ``error``;
 the training callback adds ``phase``, ``epoch``, ``max_epochs``, ``batch``, ``batches``,
@@ -20,6 +20,13 @@ from typing import Any
 from mml_core.io import atomic_write_json
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
+SUFFIX = ".progress.json"
+
+
+def progress_of_log(log: Path | str) -> Path:
+    """The progress record of the step whose job log is ``log`` (Snakemake names each job's log)."""
+    log = Path(log)
+    return log.with_name(log.name.removesuffix(".log") + SUFFIX)
 
 
 def read_progress(path: Path) -> dict[str, Any]:

@@ -13,6 +13,9 @@ messages of executor plugins (SLURM job ids), and, when no job runs (``-n``, ``-
 ``--lint``, nothing to be done), everything. Snakemake's restatements of a failed job (its rule
 exception, "Exiting because a job execution failed") give way to the step's own line. The full
 Snakemake output is one flag away: ``--logger-mml-view snakemake``.
+
+The module is longer than most (about 360 lines) because it is one handler with one method per
+Snakemake event; the text it prints is formatted in :mod:`mml_core.jobs.console_view`.
 """
 
 # no `from __future__ import annotations`: Snakemake reads the settings' field types at runtime
@@ -32,8 +35,7 @@ from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
 from mml_core.jobs import console_view as view
-from mml_core.progress import read_progress
-from mml_core.schedulers.steps import STEP_WILDCARD, progress_of_log
+from mml_core.progress import progress_of_log, read_progress
 
 VIEWS = ("live", "lines", "snakemake")
 # the conventional target rule of a Snakefile: a job without work of its own
@@ -83,6 +85,9 @@ class _Step:
 
 def _job_name(rule: str, wildcards: dict[str, Any]) -> str:
     """The step name of a generated rule's job (its ``step`` wildcard), else the rule with its wildcards."""
+    # imported here: every snakemake process imports the plugin, and the schedulers package is not small
+    from mml_core.schedulers.steps import STEP_WILDCARD
+
     if STEP_WILDCARD in wildcards:
         return str(wildcards[STEP_WILDCARD])
     return f"{rule}[{','.join(str(v) for v in wildcards.values())}]" if wildcards else rule

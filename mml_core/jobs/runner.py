@@ -112,13 +112,13 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
             "config_yaml": layout.config_yaml(digest),
             "overrides": layout.config_overrides(digest),
         }
+        # before the completion marker, so that nothing is left to do between it and the job's exit
+        update_progress(progress, state=DONE, wall_time_s=round(time.time() - started, 3), result=_headline(scheduler, ix))
         record = provenance.write_record(
             layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_files, started,
             threads, devices,
         )  # fmt: skip
-        wall_time = record["provenance"]["wall_time_s"]
-        update_progress(progress, state=DONE, wall_time_s=wall_time, result=_headline(scheduler, ix))
-        logger.info("Step %s finished in %.1f s.", step, wall_time)
+        logger.info("Step %s finished in %.1f s.", step, record["provenance"]["wall_time_s"])
     return record
 
 

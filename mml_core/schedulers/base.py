@@ -10,7 +10,7 @@ The methods here are the seed's API; each delegates to the room that owns the wo
 (``steps``), records and staleness (``provenance``), task-list tagging (``mml_core.tasks``) and
 the Lightning factories (``factories``). The config is read-only once ``create_routine`` returned.
 Planning never imports torch: the factories import it inside the functions. The module is longer
-than most (about 400 lines) because it is MML's whole scheduler API, thirty documented methods.
+than most (about 450 lines) because it is MML's whole scheduler API, thirty documented methods.
 """
 
 from __future__ import annotations

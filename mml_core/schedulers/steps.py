@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mml_core.progress import progress_of_log
+
 # the part of a step name after the command: "" (no params) or "--p1_p2"; no "/" (it is a folder)
 PARAMS_REGEX = r"(--[^/]+)?"
 PARAMS_SEP = "--"
 # the wildcard of the generated rules' patterns: the whole step name
 STEP_WILDCARD = "step"
 METRICS = "metrics.json"
-PROGRESS_SUFFIX = ".progress.json"
 # the experiment loggers' stores shared by all projects of a working directory (MLflow experiment = proj)
 MLFLOW_STORE = Path("results") / "mlruns"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+?=,@-]")
@@ -104,12 +105,6 @@ class StepLayout:
     def log_pattern(self) -> str:
         """The log pattern of the generated rules."""
         return str(self.log(f"{{{STEP_WILDCARD}}}"))
-
-
-def progress_of_log(log: Path | str) -> Path:
-    """The progress record of the step whose job log is ``log`` (what Snakemake names for each job)."""
-    log = Path(log)
-    return log.with_name(log.name.removesuffix(".log") + PROGRESS_SUFFIX)
 
 
 def step_name_regex(kind: str) -> str:

@@ -10,7 +10,8 @@ write, unless the spec says otherwise (:class:`LoggerPlaces`):
 - CSV: ``results/<proj>/logs/<step>/version_N/`` (``metrics.csv``, ``hparams.yaml``)
 - TensorBoard: ``results/<proj>/tensorboard/<step>/version_N/`` (``tensorboard --logdir results``)
 - MLflow: the local file store ``results/mlruns``, experiment ``<proj>``, run ``<step>``
-  (``mlflow ui --backend-store-uri results/mlruns``); offline, no server, no database.
+  (``MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri results/mlruns``); offline, no
+  server, no database.
 
 Loggers number their runs (``version_N``; MLflow: a new run), so a resumed or rerun step adds one
 instead of overwriting the log of the interrupted attempt.
