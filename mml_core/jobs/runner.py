@@ -113,7 +113,8 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
             "overrides": layout.config_overrides(digest),
         }
         # before the completion marker, so that nothing is left to do between it and the job's exit
-        update_progress(progress, state=DONE, wall_time_s=round(time.time() - started, 3), result=_headline(scheduler, ix))
+        wall_time = round(time.time() - started, 3)
+        update_progress(progress, state=DONE, wall_time_s=wall_time, result=_headline(scheduler, ix))
         record = provenance.write_record(
             layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_files, started,
             threads, devices,

@@ -11,10 +11,10 @@ config exactly as planning saw it, written once before the first job runs (``ons
 run writes nothing) and named by its hash, so a job of an earlier plan still finds its own. The
 shell line only names that file. Beside it go the same config as YAML and what it changes against
 the default experiment, and copies of both as ``config.yaml`` and ``overrides.yaml`` in the results
-folder (the latest run's, as Hydra writes them). Measured on 10,000 steps (``benchmarks/planning.py``), the JSON
-as a derived param on the shell line cost 0.1 ms per job more while planning and showed a
-multi-kilobyte blob in every failure message; Snakemake's ``script:`` costs ~1.2 ms per job more
-and imports Snakemake in every job.
+folder (the latest run's, as Hydra writes them). Measured on 10,000 steps
+(``benchmarks/planning.py``), the JSON as a derived param on the shell line cost 0.1 ms per job more
+while planning and showed a multi-kilobyte blob in every failure message; Snakemake's ``script:``
+costs ~1.2 ms per job more and imports Snakemake in every job.
 """
 
 from __future__ import annotations
@@ -98,20 +98,21 @@ class Plan:
         """The output pattern of the preprocess rule (wildcards ``dataset`` and ``task``)."""
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
-    def write_run_config(self, configfiles: Sequence[str | Path] = (), command_line: Mapping[str, Any] | None = None) -> Path:
+    def write_run_config(
+        self, configfiles: Sequence[str | Path] = (), command_line: Mapping[str, Any] | None = None
+    ) -> Path:
         """Write the config file the jobs read and the readable records of the run (see the module
         docstring); ``configfiles`` and ``command_line`` (``--config``) are what Snakemake was given."""
         path = Path(self.job_config)
         if not path.is_file():
             atomic_write_text(path, self._config_text)
-        config = self.scheduler.job_config
-        texts = {
-            self.layout.config_yaml(self._config_hash): config_yaml(config),
-            self.layout.config_overrides(self._config_hash): overrides_yaml(config, configfiles, command_line),
-        }
-        texts[self.layout.run_config] = texts[self.layout.config_yaml(self._config_hash)]
-        texts[self.layout.run_overrides] = texts[self.layout.config_overrides(self._config_hash)]
-        for target, text in texts.items():
+        config, layout = self.scheduler.job_config, self.layout
+        readable = config_yaml(config)
+        changed = overrides_yaml(config, configfiles, command_line)
+        for target, text in (
+            (layout.config_yaml(self._config_hash), readable), (layout.run_config, readable),
+            (layout.config_overrides(self._config_hash), changed), (layout.run_overrides, changed),
+        ):  # fmt: skip
             atomic_write_text(target, text)
         return path
 
