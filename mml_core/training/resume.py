@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 # Lightning warns that a mid-epoch checkpoint cannot resume a plain dataloader reliably; the
 # EpochShuffleSampler and ResumeCallback below do resume it exactly.
 warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+# the checkpoint folder holds the step's claim (step.json) before the first checkpoint: not a mistake
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 INTERRUPTED = "interrupted.ckpt"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
