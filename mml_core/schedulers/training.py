@@ -259,7 +259,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         return self.step_dir(step_name("train_fold", [task_name, fold])) / MODEL_FILE
 
     def _load_model(self, task_name: str, fold: int) -> pl.LightningModule:
-        import torch
+        from mml_core.training.resume import load_checkpoint, load_problem
 
         path = self._model_path(task_name, fold)
         if not path.is_file():
@@ -267,8 +267,17 @@ class TrainingScheduler(AbstractBaseScheduler):
                 f"No trained model for task {task_name} fold {fold} at {path}. Include 'train' in "
                 "mode.subroutines (or train this fold first) and keep mode.store_parameters=true."
             )
+        try:
+            state = load_checkpoint(path)["state_dict"]
+        except Exception as exc:  # torch raises many types for truncated, foreign or unsafe files
+            aside = path.with_name(path.name + ".corrupt")
+            path.replace(aside)
+            raise RuntimeError(
+                f"The model file {path} {load_problem(exc)}; moved it to {aside.name}. Run the same snakemake "
+                "command again: planning sees the missing model and trains that fold again."
+            ) from None
         model = self.create_model([self.get_struct(t) for t in self._model_tasks(task_name)], self.cfg.mode.task_weights)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+        model.load_state_dict(state)
         return model
 
     def _evaluation(self, task_name: str, fold: int, eval_on: str | None) -> tuple[pl.LightningModule, str]:
@@ -286,6 +295,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         import torch
 
         from mml_core.io import atomic_write
+        from mml_core.training.resume import checkpoint_mismatch, load_checkpoint
 
         logger.info("Starting training for task %s and fold %d.", self.highlight_text(task_name), fold)
         structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
@@ -296,8 +306,6 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.before_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         resume = self.resume_checkpoint()
         if resume:
-            from mml_core.training.resume import checkpoint_mismatch
-
             mismatch = checkpoint_mismatch(model, resume)
             if mismatch:
                 raise MisconfigurationError(
@@ -307,7 +315,7 @@ class TrainingScheduler(AbstractBaseScheduler):
                 )
             logger.info("Resuming training from checkpoint %s.", resume)
         self.lightning_tune(trainer=trainer, model=model, datamodule=datamodule)
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume)
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         self.after_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         history = self.metrics_callback.metrics
         key = f"val/{task_name}/loss"
@@ -315,7 +323,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         best = self.checkpoint_callback.best_model_path if monitor else ""
         if best:
             monitored = float(self.checkpoint_callback.best_model_score)
-            state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+            state = load_checkpoint(Path(best))["state_dict"]
         else:
             monitored = next((r[key] for r in reversed(history) if key in r), None)
         if monitored is None:

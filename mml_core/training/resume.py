@@ -12,6 +12,12 @@ A resumed training step must end with the same weights as an uninterrupted one. 
 - :class:`AtomicCheckpointIO` writes checkpoints beside their target and renames them into place;
   :func:`find_resume_checkpoint` skips corrupt files and says which one it used.
 
+Checkpoints and model files are data, never code: :func:`load_checkpoint` is the one way they are
+read, with ``torch.load(weights_only=True)`` (results folders are shared on clusters, and unpickling
+a planted file could run anything). A Lightning 2.6 checkpoint of the callbacks here holds only
+tensors, containers and plain values, which ``weights_only`` accepts as they are: the allow-list
+below is empty. A file it refuses is treated like a corrupt one: moved aside, with a message.
+
 Lightning restores model, optimizer, LR-scheduler and loop counters from the checkpoint itself;
 the epoch-level train metrics of an epoch interrupted mid-way are averaged over its remaining
 batches only (Lightning does not checkpoint its running means); validation and test metrics and
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 import random
 import signal
 import warnings
@@ -45,6 +52,8 @@ warnings.filterwarnings("ignore", message="You're resuming from a checkpoint tha
 
 INTERRUPTED = "interrupted.ckpt"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# classes beyond tensors, containers and plain values that checkpoints may hold (torch.serialization.safe_globals)
+SAFE_GLOBALS: list[Any] = []
 
 
 def position_seed(seed: int, epoch: int, batch: int) -> int:
@@ -83,14 +92,34 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
 
 
+def load_checkpoint(path: Path, mmap: bool = False) -> Any:
+    """The content of checkpoint or model file ``path``, loaded as data only (``weights_only=True``).
+
+    ``mmap`` reads only the zip directory and the small records: cheap even for large models.
+    Raises :class:`pickle.UnpicklingError` for a file that holds anything but data (it could run
+    code), other exceptions for truncated or foreign files.
+    """
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def load_problem(exc: Exception) -> str:
+    """Why loading a checkpoint or model file failed with ``exc``, in a few words."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return (
+            "holds objects other than tensors and plain data, which could run code when loaded (refused by "
+            f"torch.load(weights_only=True): {str(exc).splitlines()[0][:120]})"
+        )
+    return f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+
+
 def checkpoint_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be resumed from (unreadable, truncated, not a training checkpoint), or None."""
+    """Why ``path`` cannot be resumed from (unreadable, truncated, unsafe, not a training checkpoint), or None."""
     try:
-        # mmap reads only the zip directory and the small records: cheap even for large models,
-        # and a truncated file fails because its directory (at the end) is gone
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        # a truncated file fails because its zip directory (at the end) is gone
+        state = load_checkpoint(path, mmap=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        return f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+        return load_problem(exc)
     if not isinstance(state, dict) or not {"state_dict", "loops", "epoch"} <= set(state):
         return "is not a Lightning training checkpoint"
     return None
@@ -98,7 +127,7 @@ def checkpoint_problem(path: Path) -> str | None:
 
 def checkpoint_mismatch(model: torch.nn.Module, path: Path) -> str | None:
     """How the weights in checkpoint ``path`` differ from ``model``'s (missing, unexpected, reshaped)."""
-    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
+    saved = load_checkpoint(path, mmap=True)["state_dict"]
     own = model.state_dict()
     missing = sorted(set(own) - set(saved))
     unexpected = sorted(set(saved) - set(own))
