@@ -11,12 +11,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, copy_workdir, run_snakemake
+from conftest import REPO, copy_workdir, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -133,33 +134,44 @@ def test_results_of_another_config_without_snakemake_records(workdir):
 
 # -- the working directory itself ------------------------------------------------------------------
 
-def test_second_concurrent_snakemake_is_refused(workdir):
+def start_forced_test(workdir: Path, launcher: list[str]) -> subprocess.Popen:
+    """A run that reruns test_task (and finish_exp), started by ``launcher`` in ``workdir``; returns once
+    it holds the lock and has recorded itself as its holder."""
     first = subprocess.Popen(
-        [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--cores", "1", "--configfile",
-         str(REPO / "config/quick.yaml"), "--forcerun", "test_task"],
+        [*launcher, "-s", str(REPO / "Snakefile"), "--cores", "1", "--configfile", str(REPO / "config/quick.yaml"),
+         "--forcerun", "test_task"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (workdir / ".snakemake/locks/mml_core-holder.json").is_file():
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    return first
+
+
+def test_a_second_snakemake_and_a_dry_run_are_refused_while_python_m_snakemake_runs(workdir):
+    first = start_forced_test(workdir, [sys.executable, "-m", "snakemake"])
     try:
-        deadline = time.monotonic() + 120
-        while not list((workdir / ".snakemake/locks").glob("*.lock")):
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.1)
-        output = fails_with(workdir, f"Another snakemake (pid {first.pid}) is running")
-        assert "--unlock" in output
+        locks = sorted(p.name for p in (workdir / ".snakemake/locks").iterdir())
+        for args in (("--cores", "2"), ("-n",)):
+            output = fails_with(workdir, f"is locked by snakemake pid {first.pid} on host", args=args)
+            assert "which is still running. Two runs would write the same results" in output
+            assert first.poll() is None, "the first run ended before the second was refused: nothing was tested"
+            assert sorted(p.name for p in (workdir / ".snakemake/locks").iterdir()) == locks
     finally:
         assert first.wait(timeout=300) == 0
     assert (workdir / f"{STEP}/test_task--sk_digits_None/metrics.json").is_file()
 
 
-def test_stale_lock_of_a_killed_run_is_cleared(workdir):
+def test_a_lock_without_a_recorded_holder_is_refused_with_the_fix(workdir):
     locks = workdir / ".snakemake/locks"
     locks.mkdir(parents=True, exist_ok=True)
     (locks / "0.output.lock").write_text(str(workdir / f"{STEP}/finish_exp/metrics.json"))
-    before = snapshot(workdir)
-    proc = run_snakemake(workdir, "--cores", "2")
-    assert "Removed a stale Snakemake lock" in proc.stdout + proc.stderr
-    assert "Nothing to be done" in proc.stdout + proc.stderr
-    kept_results(before, workdir)
+    fails_with(workdir, "locked by a snakemake run that recorded no holder (lock files 0.output.lock")
+    assert (locks / "0.output.lock").is_file()
+    proc = run_snakemake(workdir, "--unlock")
+    assert not locks.exists(), proc.stdout + proc.stderr
+    assert "Nothing to be done" in run_snakemake(workdir, "--cores", "2").stderr
 
 
 def test_read_only_results_folder(workdir):

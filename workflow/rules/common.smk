@@ -3,11 +3,21 @@ from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 from mml_core.config import ConfigError
-from mml_core.jobs.locks import check_writable, clear_stale_locks
+from mml_core.jobs.locks import WorkdirLocked, check_writable, guard_lock, record_holder
 from mml_core.schedulers.plan import Plan
 from mml_core.schedulers.provenance import stale_results_message
 from mml_core.schedulers.registry import build_scheduler
 from mml_core.tasks import TagError, TaskFileError, TaskNotFoundError
+
+# Never two runs writing the same results: the lock of a run that is provably gone is removed, any
+# other lock stops here, before Snakemake locks the directory (jobs/locks.py). Only the main process
+# (cluster jobs re-read this file). Snakemake parses this file for --unlock too, and tells it nothing
+# about the command but its arguments.
+if workflow.exec_mode == ExecMode.DEFAULT and "--unlock" not in sys.argv:
+    try:
+        guard_lock(Path.cwd(), dryrun=workflow.output_settings.dryrun)
+    except WorkdirLocked as exc:
+        raise WorkflowError(f"mml_core: {exc}") from None
 
 try:
     PLAN = Plan(build_scheduler(config))
@@ -29,13 +39,10 @@ RUN_STEP = (
     "--threads {threads} --gpus {resources.gpu} --step "
 )
 
-# A run killed with SIGKILL leaves Snakemake's lock behind; only the main process (not cluster
-# jobs, which re-read this file) clears locks that no snakemake on this host holds any more.
-if workflow.exec_mode == ExecMode.DEFAULT:
-    clear_stale_locks(Path.cwd())
-
 
 onstart:
-    # only when jobs are about to run (not for -n): fail before any work if results are read-only
+    # only when jobs are about to run (not for -n), once Snakemake holds the lock
+    record_holder(Path.cwd())
+    # fail before any work if results are read-only
     check_writable(PLAN.root)
     PLAN.write_job_config()
