@@ -165,24 +165,42 @@ def read_task_file(path: Path) -> TaskDescription:
     return desc
 
 
+def path_modalities(desc: TaskDescription) -> list[str]:
+    """The modalities whose sample values are file paths: MML gives them a file suffix in ``modalities``."""
+    return [name for name, suffix in desc.modalities.items() if str(suffix).strip()] or ["image"]
+
+
+def sample_files(desc: TaskDescription, modalities: Iterable[str]) -> list[str]:
+    """The distinct file paths (relative to the task file's folder) of ``modalities``, over every split."""
+    wanted = list(modalities)
+    return list(dict.fromkeys(
+        sample[m]
+        for split in (desc.train_samples, desc.test_samples, desc.unlabeled_samples)
+        for sample in split.values()
+        for m in wanted
+        if isinstance(sample.get(m), str)
+    ))  # fmt: skip
+
+
+def missing_files_error(desc: TaskDescription, root: Path, missing: list[Path], modality: str = "image") -> TaskFileError:
+    """The error for files of task ``desc`` that are not under ``root``: the first ones, and the fix."""
+    return TaskFileError(
+        f"Task '{desc.name}' points to missing {modality} files, first: {', '.join(map(str, missing[:5]))}. "
+        f"Sample paths are relative to the folder of the task file ({root}); restore the files or "
+        "recreate the task."
+    )
+
+
 def check_files_exist(desc: TaskDescription, root: Path, modality: str = "image", limit: int = 5) -> None:
     """Raise :class:`TaskFileError` listing the first missing files of ``modality`` under ``root``."""
     missing = []
-    for split in (desc.train_samples, desc.test_samples, desc.unlabeled_samples):
-        for sample in split.values():
-            rel = sample.get(modality)
-            if rel is not None and not (root / rel).is_file():
-                missing.append(str(root / rel))
-                if len(missing) >= limit:
-                    break
-        if len(missing) >= limit:
-            break
+    for rel in sample_files(desc, [modality]):
+        if not (root / rel).is_file():
+            missing.append(root / rel)
+            if len(missing) >= limit:
+                break
     if missing:
-        raise TaskFileError(
-            f"Task '{desc.name}' points to missing {modality} files, first: {', '.join(missing)}. "
-            f"Sample paths are relative to the folder of the task file ({root}); restore the files or "
-            "recreate the task."
-        )
+        raise missing_files_error(desc, root, missing, modality)
 
 
 def write_task_file(desc: TaskDescription, path: Path) -> Path:
