@@ -167,6 +167,20 @@ class TrainingScheduler(AbstractBaseScheduler):
                 for target in evaluated:
                     self.add_step(self.test_task, [task, target], after=trained)
                     self.tests.append((task, target))
+            self._check_test_splits()
+
+    def _check_test_splits(self) -> None:
+        """test_task scores every model on the test split of the task it evaluates: none may be empty
+        (checked where the task file exists; the demo tasks have test splits)."""
+        for task, eval_on in self.tests:
+            target = eval_on or task
+            task_file = self.task_factory.task_file(target)
+            if task_file.is_file() and not self.task_factory.load_description(target).test_samples:
+                raise MisconfigurationError(
+                    f"Task '{target}' ({task_file}) has no test samples, but mode.subroutines includes test, which scores "
+                    "every model on the test split. Drop test (--config 'mode={subroutines: [train, predict]}'), or "
+                    "give the task a test split (python -m mml_core.tasks import-folder ... --test-fraction 0.2)."
+                )
 
     def _check_eval_on(self, on_disk_only: bool = False) -> None:
         """eval_on tasks go through the pivot's head: same task type and number of classes."""

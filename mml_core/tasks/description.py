@@ -162,7 +162,49 @@ def read_task_file(path: Path) -> TaskDescription:
             f"{where}: samples use class index(es) {', '.join(bad[:5])} that idx_to_class "
             f"({sorted(desc.idx_to_class)}) does not name. Add them to idx_to_class or {_RECREATE}."
         )
+    _check_classes_and_splits(desc, where)
     return desc
+
+
+def _check_classes_and_splits(desc: TaskDescription, where: str) -> None:
+    """What training needs of a task's classes, folds and splits: one head output per class index,
+    non-empty folds that each hold every class of the training pool, no test sample in training."""
+    indices = sorted(desc.idx_to_class)
+    if indices != list(range(len(indices))):
+        raise TaskFileError(
+            f"{where}: idx_to_class has the class indices {indices[:12]}, but a model has one output per class "
+            f"0..C-1 without gaps. Number the classes 0..{len(indices) - 1} (and the samples' 'class' values with "
+            f"them) or {_RECREATE}."
+        )
+    names = [desc.idx_to_class[i] for i in indices]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TaskFileError(
+            f"{where}: idx_to_class names {repeated[:5]} more than once; every class index needs a name of its own "
+            f"(the summary, confusion matrices and metrics are per class). Rename or merge the classes, or {_RECREATE}."
+        )
+    leaked = sorted(set(desc.test_samples) & set(desc.train_samples))
+    if leaked:
+        raise TaskFileError(
+            f"{where}: {len(leaked)} test sample id(s) are also training samples, e.g. {leaked[:3]}: the test metrics "
+            f"would score samples the model trained on. Remove them from train_samples and train_folds, or {_RECREATE}."
+        )
+    empty = [k for k, fold in enumerate(desc.train_folds) if not fold]
+    if empty:
+        raise TaskFileError(
+            f"{where}: train_folds {empty} are empty: training on such a fold has no validation data. Distribute the "
+            f"training samples over all {len(desc.train_folds)} folds or {_RECREATE}."
+        )
+    pool = {s["class"] for s in desc.train_samples.values() if "class" in s}
+    for k, fold in enumerate(desc.train_folds):
+        missing = pool - {desc.train_samples[i]["class"] for i in fold if "class" in desc.train_samples[i]}
+        if missing:
+            lacking = [desc.idx_to_class[c] for c in sorted(missing)]
+            raise TaskFileError(
+                f"{where}: fold {k} has no sample of the class(es) {lacking[:5]}, so validation on it cannot score "
+                "them. Split the folds stratified by class (python -m mml_core.tasks does), use fewer folds, or "
+                "merge rare classes."
+            )
 
 
 def path_modalities(desc: TaskDescription) -> list[str]:
