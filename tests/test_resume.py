@@ -152,6 +152,18 @@ def test_a_planted_checkpoint_is_never_unpickled_but_moved_aside(tmp_path, caplo
     assert not marker.exists()
 
 
+def test_a_planted_model_file_is_never_unpickled(demo_data, tmp_path, monkeypatch):
+    scheduler = make_scheduler(demo_data, tmp_path, monkeypatch)
+    model = tmp_path / "results/default/steps/train_fold--sk_digits_0/model.pt"
+    model.parent.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {}, "payload": _Planted(marker)}, model)
+    with pytest.raises(RuntimeError, match=r"model.pt holds objects other than tensors and plain data.*moved it to "
+                                           r"model.pt.corrupt\. Run the same snakemake command again"):
+        scheduler._load_model("sk_digits", 0)
+    assert not marker.exists() and (model.parent / "model.pt.corrupt").is_file() and not model.exists()
+
+
 def test_atomic_checkpoint_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     _checkpoint(path, 1)

@@ -178,12 +178,6 @@ class Plan:
                     changed.append(base)
         return changed
 
-    @cached_property
-    def pending_fingerprints(self) -> dict[str, str]:
-        """Base task -> task file, for tasks whose files a job writes first (the demo tasks): their
-        fingerprints come from the data_fingerprint rule."""
-        return {base: str(task_file) for base, task_file in self.task_files.items() if not task_file.is_file()}
-
     # -- finished steps whose results are incomplete ----------------------------------------------
 
     @cached_property

@@ -1,7 +1,10 @@
 # The data the steps read. The embedded demo tasks (scikit-learn digits) are written to data_dir the
-# first time a task of the experiment needs them; the fingerprint of a task whose task file a job
-# writes first (the demo tasks) is made after it. Planning keeps every other fingerprint up to date.
+# first time a task of the experiment needs them. Planning keeps the data fingerprint of every task
+# whose task file exists up to date; this rule makes the fingerprint of a task whose task file a job
+# writes first (the demo tasks). It is declared for every task, whatever the state of the files, so
+# a cluster job that reads this file again once the task file exists still finds it.
 import re
+
 
 if PLAN.demo_outputs:
 
@@ -14,16 +17,14 @@ if PLAN.demo_outputs:
             "../scripts/demo_tasks.py"
 
 
-if PLAN.pending_fingerprints:
-
-    rule data_fingerprint:
-        input:
-            lambda wildcards: PLAN.pending_fingerprints[wildcards.task],
-        output:
-            PLAN.layout.fingerprint_pattern(),
-        log:
-            str(PLAN.root / "logs" / "data_fingerprint-{task}.log"),
-        wildcard_constraints:
-            task="|".join(re.escape(task) for task in PLAN.pending_fingerprints),
-        script:
-            "../scripts/data_fingerprint.py"
+rule data_fingerprint:
+    input:
+        lambda wildcards: str(PLAN.task_files[wildcards.task]),
+    output:
+        PLAN.layout.fingerprint_pattern(),
+    log:
+        str(PLAN.root / "logs" / "data_fingerprint-{task}.log"),
+    wildcard_constraints:
+        task="|".join(re.escape(task) for task in PLAN.task_files),
+    script:
+        "../scripts/data_fingerprint.py"
