@@ -45,22 +45,23 @@ def data_fingerprint(task_file: Path, desc: TaskDescription) -> DataFingerprint:
     """
     task_file = Path(task_file)
     root = task_file.parent
-    digest = hashlib.blake2b(digest_size=16)
+    prefix = f"{root}{os.sep}"  # plain strings: Path objects would double the cost of 100,000 stats
     stat = task_file.stat()
-    digest.update(f"{task_file}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    newest, count, missing = stat.st_mtime, 0, []
+    lines = [f"{task_file}|{stat.st_size}|{stat.st_mtime_ns}"]
+    newest, missing = stat.st_mtime_ns, []
     for modality in path_modalities(desc):
         for rel in sorted(sample_files(desc, [modality])):
             try:
-                stat = os.stat(root / rel)
+                stat = os.stat(prefix + rel)
             except FileNotFoundError:
                 missing.append(root / rel)
                 continue
-            digest.update(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-            newest, count = max(newest, stat.st_mtime), count + 1
+            lines.append(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}")
+            newest = max(newest, stat.st_mtime_ns)
         if missing:
             raise missing_files_error(desc, root, missing, modality)
-    return DataFingerprint(digest.hexdigest(), count, newest)
+    digest = hashlib.blake2b("\n".join(lines).encode(), digest_size=16).hexdigest()
+    return DataFingerprint(digest, len(lines) - 1, newest / 1e9)
 
 
 def write_fingerprint(path: Path, task_file: Path, fingerprint: DataFingerprint) -> bool:
