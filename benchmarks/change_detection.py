@@ -21,6 +21,7 @@ file system.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from bench_cli import parse, parser, workspace
 from bench_fixtures import demo_data, experiment_file
@@ -85,7 +87,7 @@ def drop_caches(cold: bool) -> None:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def finished_records(work: Path, data: Path) -> object:
+def finished_records(work: Path, data: Path) -> Any:
     """A Plan of a 10,000-step schedule in ``work`` whose steps all have a realistic record and file."""
     work.mkdir()
     sys.path.insert(0, str(work))
@@ -109,6 +111,39 @@ def finished_records(work: Path, data: Path) -> object:
     return plan
 
 
+def measure_images(args: argparse.Namespace, root: Path, n: int, load: LoadLog) -> dict[str, list[float]]:
+    """Alternating rounds of: fingerprint (parse + stat), stat alone, and ``snakemake -n`` on ``n`` images."""
+    from mml_core.tasks import read_task_file
+    from mml_core.tasks.fingerprint import data_fingerprint
+
+    task_file = synthetic_task(root / "data", n)
+    desc = read_task_file(task_file)
+    work = root / f"plan{n}"
+    work.mkdir()
+    config = experiment_file(
+        work / "synth.yaml", proj="synth", data_dir=str(root / "data"), task_list=[f"synth{n}"],
+        pivot={"name": f"synth{n}"}, mode={"cv": False},
+    )  # fmt: skip
+    plan_cmd = snakemake_cmd(args.repo, "-n", "--quiet", "--configfile", str(config))
+    run(plan_cmd, work)  # writes the fingerprint once: the measured plans only compare
+
+    def timed(action) -> float:
+        drop_caches(args.cold)
+        start = time.perf_counter()
+        action()
+        return time.perf_counter() - start
+
+    return alternate(
+        {
+            "fingerprint": lambda: timed(lambda: data_fingerprint(task_file, read_task_file(task_file))),
+            "stat": lambda: timed(lambda: data_fingerprint(task_file, desc)),
+            "plan": lambda: timed(lambda: run(plan_cmd, work)),
+        },
+        args.repeats,
+        load,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__, repeats=3)
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="images per task")
@@ -116,41 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(p, argv)
     if args.quick:
         args.sizes = [min(args.sizes)]
-    from mml_core.tasks import read_task_file
-    from mml_core.tasks.fingerprint import data_fingerprint
-
     started, load, figures, details = time.time(), LoadLog(), [], {}
     with workspace(args, "change_detection") as root:
-        data = root / "data"
         for n in args.sizes:
-            task_file = synthetic_task(data, n)
-            desc = read_task_file(task_file)
-            work = root / f"plan{n}"
-            work.mkdir()
-            config = experiment_file(
-                work / "synth.yaml", proj="synth", data_dir=str(data), task_list=[f"synth{n}"],
-                pivot={"name": f"synth{n}"}, mode={"cv": False},
-            )  # fmt: skip
-            plan_cmd = snakemake_cmd(args.repo, "-n", "--quiet", "--configfile", str(config))
-            run(plan_cmd, work)  # writes the fingerprint once: the measured plans only compare
-
-            def whole() -> float:
-                drop_caches(args.cold)
-                start = time.perf_counter()
-                data_fingerprint(task_file, read_task_file(task_file))
-                return time.perf_counter() - start
-
-            def stat_only() -> float:
-                drop_caches(args.cold)
-                start = time.perf_counter()
-                data_fingerprint(task_file, desc)
-                return time.perf_counter() - start
-
-            def plan() -> float:
-                drop_caches(args.cold)
-                return run(plan_cmd, work).seconds
-
-            values = alternate({"fingerprint": whole, "stat": stat_only, "plan": plan}, args.repeats, load)
+            values = measure_images(args, root, n, load)
             details[str(n)] = values
             figures += [
                 Figure(f"fingerprint {n:,} images (parse + stat)", "-", fmt_s(median(values["fingerprint"])), None,
