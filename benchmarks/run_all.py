@@ -23,7 +23,7 @@ from bench_report import machine
 logger = logging.getLogger("benchmarks")
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("job_overhead", "planning", "parallelism", "throughput", "resume_cost")
+BENCHMARKS = ("job_overhead", "planning", "parallelism", "throughput", "resume_cost", "change_detection")
 
 
 def main(argv: list[str] | None = None) -> int:
