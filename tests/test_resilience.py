@@ -224,3 +224,36 @@ def test_a_kill_during_the_first_demo_data_write_is_repaired_by_a_plain_rerun(tm
     with Image.open(images / "digit_0001.png") as img:
         assert img.size == (8, 8)
     assert len(list(images.glob("digit_*.png"))) == 1797
+
+
+def test_a_lost_model_and_replaced_images_are_redone_by_a_plain_rerun(finished_quick, tmp_path):
+    workdir = copy_workdir(finished_quick, tmp_path / "work")
+    steps = workdir / "results/quick/steps"
+    summary = (workdir / "results/quick/summary.json").read_bytes()
+
+    def finished() -> dict[str, int]:
+        return {p.parent.name: p.stat().st_mtime_ns for p in steps.glob("*/metrics.json") if ".broken-" not in str(p)}
+
+    before = finished()
+    (steps / "train_fold--sk_digits_0/model.pt").unlink()
+    output = second_run(workdir, "--cores", "2")
+    assert output.startswith("rc=0") and "model.pt is missing (deleted?)" in output, output[-3000:]
+    after = finished()
+    assert after["prepare_exp"] == before["prepare_exp"]
+    assert all(after[s] > before[s] for s in after if s != "prepare_exp")
+    train = json.loads((steps / "train_fold--sk_digits_0/metrics.json").read_text())["results"]
+    assert train["resumed_from"].endswith("last.ckpt")  # the finished training is not repeated
+    assert (workdir / "results/quick/summary.json").read_bytes() == summary
+
+    from PIL import Image
+
+    for path in sorted((workdir / "data/RAW/DSET_sklearn_digits/images").glob("*.png"))[::2]:
+        with Image.open(path) as img:
+            flipped = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        flipped.save(path)  # same names, new content
+    before = finished()
+    output = second_run(workdir, "--cores", "2")
+    assert output.startswith("rc=0"), output[-3000:]
+    after = finished()
+    assert all(after[s] > before[s] for s in after)
+    assert "Nothing to be done" in second_run(workdir, "--cores", "2")

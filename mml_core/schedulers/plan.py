@@ -229,15 +229,16 @@ class Plan:
         finish = len(self.names) - 1
         if not Path(self._targets[finish]).is_file() or finish in self.incomplete:
             return
-        files = self.scheduler.step_files(finish)
-        new = self.layout.previous_dir.with_name(f"{self.layout.previous_dir.name}.new-{os.getpid()}")
-        shutil.rmtree(new, ignore_errors=True)
-        for path in files:
+        kept = self.layout.previous_dir
+        # built beside it and swapped in by renames; what a killed swap left is removed first
+        for leftover in kept.parent.glob(f"{kept.name}.*-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        new, old = (kept.with_name(f"{kept.name}.{state}-{os.getpid()}") for state in ("new", "old"))
+        for path in self.scheduler.step_files(finish):
             _link_or_copy(path, new / path.relative_to(self.root))
-        old = new.with_name(f"{self.layout.previous_dir.name}.old-{os.getpid()}")
-        if self.layout.previous_dir.exists():
-            self.layout.previous_dir.rename(old)
-        new.rename(self.layout.previous_dir)
+        if kept.exists():
+            kept.rename(old)
+        new.rename(kept)
         shutil.rmtree(old, ignore_errors=True)
 
     def restore_summary(self) -> list[Path]:
