@@ -16,7 +16,8 @@ from mml_core.data.sampler import EpochShuffleSampler
 from mml_core.schedulers import MisconfigurationError, TrainingScheduler
 from mml_core.jobs.runner import seed_everything
 from mml_core.training.interrupted import TrainingInterrupted
-from mml_core.training.resume import AtomicCheckpointIO, find_resume_checkpoint, load_checkpoint
+from mml_core.training.resume import AtomicCheckpointIO, find_resume_checkpoint
+from mml_core.training.safe_load import load_checkpoint
 
 SETTINGS = {
     "trainer": {"max_epochs": 3, "limit_train_batches": 5, "limit_val_batches": 2, "enable_progress_bar": False},

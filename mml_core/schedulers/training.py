@@ -273,7 +273,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         return self.step_dir(step_name("train_fold", [task_name, fold])) / MODEL_FILE
 
     def _load_model(self, task_name: str, fold: int) -> pl.LightningModule:
-        from mml_core.training.resume import load_checkpoint, load_problem
+        from mml_core.training.safe_load import load_checkpoint, load_problem
 
         path = self._model_path(task_name, fold)
         if not path.is_file():
@@ -309,7 +309,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         import torch
 
         from mml_core.io import atomic_write
-        from mml_core.training.resume import checkpoint_mismatch, load_checkpoint
+        from mml_core.training.resume import checkpoint_mismatch
+        from mml_core.training.safe_load import load_checkpoint
 
         logger.info("Starting training for task %s and fold %d.", self.highlight_text(task_name), fold)
         structs = [self.get_struct(t) for t in self._model_tasks(task_name)]

@@ -12,11 +12,8 @@ A resumed training step must end with the same weights as an uninterrupted one. 
 - :class:`AtomicCheckpointIO` writes checkpoints beside their target and renames them into place;
   :func:`find_resume_checkpoint` skips corrupt files and says which one it used.
 
-Checkpoints and model files are data, never code: :func:`load_checkpoint` is the one way they are
-read, with ``torch.load(weights_only=True)`` (results folders are shared on clusters, and unpickling
-a planted file could run anything). A Lightning 2.6 checkpoint of the callbacks here holds only
-tensors, containers and plain values, which ``weights_only`` accepts as they are: the allow-list
-below is empty. A file it refuses is treated like a corrupt one: moved aside, with a message.
+Checkpoints are data, never code: they are read with :func:`~mml_core.training.safe_load.load_checkpoint`
+(``weights_only=True``), and a file it refuses is treated like a corrupt one: moved aside, with a message.
 
 Lightning restores model, optimizer, LR-scheduler and loop counters from the checkpoint itself;
 the epoch-level train metrics of an epoch interrupted mid-way are averaged over its remaining
@@ -28,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 import random
 import signal
 import warnings
@@ -43,6 +39,7 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from mml_core.data.sampler import EpochShuffleSampler
 from mml_core.io import atomic_write
 from mml_core.training.interrupted import TrainingInterrupted
+from mml_core.training.safe_load import load_checkpoint, load_problem
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +49,6 @@ warnings.filterwarnings("ignore", message="You're resuming from a checkpoint tha
 
 INTERRUPTED = "interrupted.ckpt"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-# classes beyond tensors, containers and plain values that checkpoints may hold (torch.serialization.safe_globals)
-SAFE_GLOBALS: list[Any] = []
 
 
 def position_seed(seed: int, epoch: int, batch: int) -> int:
@@ -90,27 +85,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
-
-
-def load_checkpoint(path: Path, mmap: bool = False) -> Any:
-    """The content of checkpoint or model file ``path``, loaded as data only (``weights_only=True``).
-
-    ``mmap`` reads only the zip directory and the small records: cheap even for large models.
-    Raises :class:`pickle.UnpicklingError` for a file that holds anything but data (it could run
-    code), other exceptions for truncated or foreign files.
-    """
-    with torch.serialization.safe_globals(SAFE_GLOBALS):
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-
-
-def load_problem(exc: Exception) -> str:
-    """Why loading a checkpoint or model file failed with ``exc``, in a few words."""
-    if isinstance(exc, pickle.UnpicklingError):
-        return (
-            "holds objects other than tensors and plain data, which could run code when loaded (refused by "
-            f"torch.load(weights_only=True): {str(exc).splitlines()[0][:120]})"
-        )
-    return f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 def checkpoint_problem(path: Path) -> str | None:
