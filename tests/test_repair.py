@@ -80,6 +80,7 @@ def test_replaced_images_rerun_every_step_that_reads_them(workdir):
             inverted = Image.fromarray(255 - np.asarray(img))
         inverted.save(path)  # same names, new content
     plan = output_of(run_snakemake(workdir, "-n"))
+    assert "The files of task sk_digits changed since the last plan" in plan
     assert fingerprint.read_bytes() != before
     for rule in ("prepare_exp", "train_fold", "predict_fold", "test_task", "finish_exp"):
         assert f"rule {rule}:" in plan, plan

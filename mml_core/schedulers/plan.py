@@ -168,15 +168,16 @@ class Plan:
 
     # -- data fingerprints ----------------------------------------------------------------------
 
-    def update_fingerprints(self) -> list[str]:
-        """Rewrite the fingerprint of every task whose files changed (task file present); return those tasks."""
-        changed = []
+    def update_fingerprints(self) -> None:
+        """Write the fingerprint of every task whose task file exists, where it is new or the files changed."""
         for base, task_file in self.task_files.items():
             if task_file.is_file():
                 fingerprint = data_fingerprint(task_file, self.scheduler.task_factory.load_description(base))
                 if write_fingerprint(Path(self.fingerprints[base]), task_file, fingerprint):
-                    changed.append(base)
-        return changed
+                    logger.warning(
+                        "The files of task %s changed since the last plan (%s or its %d images): the steps that read "
+                        "it run again.", base, task_file, fingerprint.files,
+                    )  # fmt: skip
 
     # -- finished steps whose results are incomplete ----------------------------------------------
 

@@ -65,21 +65,22 @@ def data_fingerprint(task_file: Path, desc: TaskDescription) -> DataFingerprint:
 
 
 def write_fingerprint(path: Path, task_file: Path, fingerprint: DataFingerprint) -> bool:
-    """Write ``fingerprint`` of ``task_file`` to ``path`` unless it is there already; True if written.
+    """Write ``fingerprint`` of ``task_file`` to ``path`` unless it is there already; True if it
+    replaced another one (the data changed).
 
     A file written for the first time gets the data's newest modification time (see the module docstring).
     """
     path = Path(path)
     content = {"task_file": str(task_file), "files": fingerprint.files, "digest": fingerprint.digest}
     try:
-        existed = json.loads(path.read_text()) == content
+        same = json.loads(path.read_text()) == content
     except FileNotFoundError:
-        existed = None
+        same = None
     except (OSError, ValueError):
-        existed = False
-    if existed:
+        same = False
+    if same:
         return False
     atomic_write_json(path, content)
-    if existed is None:
+    if same is None:
         os.utime(path, (fingerprint.newest, fingerprint.newest))
-    return True
+    return same is not None
