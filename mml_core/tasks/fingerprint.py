@@ -31,11 +31,11 @@ from mml_core.tasks.description import (
 
 @dataclasses.dataclass(frozen=True)
 class DataFingerprint:
-    """The digest of a task's files, how many files it covers, and the newest modification time among them."""
+    """The digest of a task's files, how many files it covers, and the newest modification time among them (ns)."""
 
     digest: str
     files: int
-    newest: float
+    newest_ns: int
 
 
 def data_fingerprint(task_file: Path, desc: TaskDescription) -> DataFingerprint:
@@ -61,7 +61,7 @@ def data_fingerprint(task_file: Path, desc: TaskDescription) -> DataFingerprint:
         if missing:
             raise missing_files_error(desc, root, missing, modality)
     digest = hashlib.blake2b("\n".join(lines).encode(), digest_size=16).hexdigest()
-    return DataFingerprint(digest, len(lines) - 1, newest / 1e9)
+    return DataFingerprint(digest, len(lines) - 1, newest)
 
 
 def write_fingerprint(path: Path, task_file: Path, fingerprint: DataFingerprint) -> bool:
@@ -82,5 +82,6 @@ def write_fingerprint(path: Path, task_file: Path, fingerprint: DataFingerprint)
         return False
     atomic_write_json(path, content)
     if same is None:
-        os.utime(path, (fingerprint.newest, fingerprint.newest))
+        # in ns: a float of seconds would round below the task file's time and make it look newer
+        os.utime(path, ns=(fingerprint.newest_ns, fingerprint.newest_ns))
     return same is not None
