@@ -6,6 +6,7 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
@@ -183,12 +185,32 @@ def _describe(error, root_schema: Mapping) -> str:
         )
     if error.validator == "enum":
         return f"{where[0].upper()}{where[1:]} must be one of {error.validator_value}, got {error.instance!r}. {_FIX}"
+    if error.validator == "pattern" and error.schema.get("description"):
+        return f"{where[0].upper()}{where[1:]} is {error.instance!r}: {error.schema['description']} {_FIX}"
     return f"{where[0].upper()}{where[1:]} is invalid: {error.message}. {_FIX}"
 
 
+def _non_finite(value: Any, key: str = "") -> tuple[str, float] | None:
+    """The first (dotted key, value) in ``value`` that is a NaN or infinite number, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, value
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{key}.{k}" if key else str(k))
+        if found:
+            return found
+    return None
+
+
 def validate(config: Mapping) -> None:
-    """Raise :class:`ConfigError` naming the first offending key, what is allowed, and the fix."""
+    """Raise :class:`ConfigError` naming the first offending key, what is allowed, and the fix.
+
+    Besides the schema: no number may be NaN or infinite (JSON schema's bounds let NaN pass, and a
+    job would fail on it only once it runs), and the checks across keys in :mod:`.checks`.
+    """
     import jsonschema
+
+    from mml_core.config.checks import check_trainer
 
     schema = load_schema()
     validator = jsonschema.Draft7Validator(schema)
@@ -197,6 +219,13 @@ def validate(config: Mapping) -> None:
         # report the shallowest problem first: an unknown top-level key explains nested noise
         error = min(errors, key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties"))
         raise ConfigError(_describe(error, schema))
+    found = _non_finite(config)
+    if found:
+        raise ConfigError(
+            f"Config key '{found[0]}' is {found[1]}; numbers in the config must be finite (a NaN or infinite "
+            f"value only fails once a job uses it). Write a finite number. {_FIX}"
+        )
+    check_trainer(config)
 
 
 def from_snakemake(config: Mapping) -> DictConfig:
@@ -208,7 +237,22 @@ def from_snakemake(config: Mapping) -> DictConfig:
     """
     plain = _fill_defaults(coerce(copy.deepcopy(_to_plain(config)), load_schema()), _defaults())
     validate(plain)
-    return OmegaConf.create(plain)
+    try:
+        cfg = OmegaConf.create(plain)
+        # resolve every ${...} now, so an interpolation that cannot be resolved is named here
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = exc.full_key or ""
+        node: Any = plain
+        for part in re.findall(r"[^.\[\]]+", key):  # "pivot.name", "task_list[1]"
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        value = repr(node) if key else "a value"
+        raise ConfigError(
+            f"Config key '{key}' holds {value}, which OmegaConf reads as an interpolation ${{...}} and cannot resolve "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0]}). Remove the '${{' (task and project names cannot "
+            f"hold it), write '\\${{' for a literal one, or refer to an existing key, e.g. ${{seed}}. {_FIX}"
+        ) from None
+    return cfg
 
 
 @functools.cache

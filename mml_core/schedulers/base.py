@@ -26,9 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config import MisconfigurationError, config_hash, select
 from mml_core.io import atomic_write_json, atomic_write_text
-from mml_core.results.outputs import SUMMARY_JSON, write_summary_outputs
+from mml_core.results.outputs import FINISH_OUTPUTS, SUMMARY_JSON, write_summary_outputs
 from mml_core.schedulers import factories, provenance
-from mml_core.schedulers.steps import StepLayout, step_name
+from mml_core.schedulers.steps import METRICS, StepLayout, step_name
 from mml_core.tasks import TaskStruct, TaskStructFactory
 from mml_core.tasks.description import check_files_exist
 from mml_core.tasks.tags import TagError, check_tags
@@ -177,6 +177,36 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         parallel. Every step runs after ``prepare_exp`` and before ``finish_exp`` in any case.
         """
         return self._dependencies.get(command_ix)
+
+    def reads_steps(self, command_ix: int) -> list[int]:
+        """Indices of the steps whose outputs step ``command_ix`` reads, as the plan runs them.
+
+        Declared by :meth:`step_dependencies`; without a declaration, the previous step (the seed's
+        order). ``prepare_exp`` reads none, ``finish_exp`` every step. A scheduler that declares
+        dependencies lists ``prepare_exp`` (index 0) only where a step reads what it wrote, so
+        re-preparing (e.g. a task added to task_list) does not rerun finished steps.
+        """
+        last = len(self.commands) - 1
+        if command_ix == 0:
+            return []
+        if command_ix == last:
+            return list(range(last))
+        declared = self.step_dependencies(command_ix)
+        return sorted(set(declared)) if declared is not None else [command_ix - 1]
+
+    def step_files(self, command_ix: int) -> list[Path]:
+        """The files step ``command_ix`` wrote besides its ``metrics.json`` (recorded with their sizes, so
+        planning notices one that is lost or truncated): the files in its step folder; for
+        ``finish_exp`` the summary and plots (:data:`~mml_core.results.outputs.FINISH_OUTPUTS`)."""
+        if self.commands[command_ix].__name__ == "finish_exp":
+            outputs = [self.results_dir / path for path in FINISH_OUTPUTS.values()]
+        else:
+            outputs = [self.step_dir(self.step_names[command_ix])]
+        files = []
+        for path in outputs:
+            found = sorted(path.rglob("*")) if path.is_dir() else [path]
+            files += [f for f in found if f.is_file() and f.name != METRICS and not f.name.startswith(".")]
+        return files
 
     def step_tasks(self, command_ix: int) -> list[str]:
         """Tasks whose files step ``command_ix`` reads (its Snakemake inputs besides dependencies).

@@ -173,6 +173,20 @@ class TrainingScheduler(AbstractBaseScheduler):
                 for target in evaluated:
                     self.add_step(self.test_task, [task, target], after=trained)
                     self.tests.append((task, target))
+            self._check_test_splits()
+
+    def _check_test_splits(self) -> None:
+        """test_task scores every model on the test split of the task it evaluates: none may be empty
+        (checked where the task file exists; the demo tasks have test splits)."""
+        for task, eval_on in self.tests:
+            target = eval_on or task
+            task_file = self.task_factory.task_file(target)
+            if task_file.is_file() and not self.task_factory.load_description(target).test_samples:
+                raise MisconfigurationError(
+                    f"Task '{target}' ({task_file}) has no test samples, but mode.subroutines includes test, which scores "
+                    "every model on the test split. Drop test (--config 'mode={subroutines: [train, predict]}'), or "
+                    "give the task a test split (python -m mml_core.tasks import-folder ... --test-fraction 0.2)."
+                )
 
     def _check_eval_on(self, on_disk_only: bool = False) -> None:
         """eval_on tasks go through the pivot's head: same task type and number of classes."""
@@ -266,7 +280,7 @@ class TrainingScheduler(AbstractBaseScheduler):
 
     def _load_network(self, task_name: str, fold: int) -> MultiTaskNetwork:
         """The trained network of (task, fold), with heads for the task and the co-tasks."""
-        import torch
+        from mml_core.training.safe_load import load_checkpoint, load_problem
 
         path = self._model_path(task_name, fold)
         if not path.is_file():
@@ -274,9 +288,18 @@ class TrainingScheduler(AbstractBaseScheduler):
                 f"No trained model for task {task_name} fold {fold} at {path}. Include 'train' in "
                 "mode.subroutines (or train this fold first) and keep mode.store_parameters=true."
             )
+        try:
+            state = load_checkpoint(path)["state_dict"]
+        except Exception as exc:  # torch raises many types for truncated, foreign or unsafe files
+            aside = path.with_name(path.name + ".corrupt")
+            path.replace(aside)
+            raise RuntimeError(
+                f"The model file {path} {load_problem(exc)}; moved it to {aside.name}. Run the same snakemake "
+                "command again: planning sees the missing model and trains that fold again."
+            ) from None
         structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
         network = factories.build_network(self.resolved_cfg, structs, pretrained=False)
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+        network.load_state_dict(state)
         return network
 
     def _evaluated(self, task_name: str, eval_on: str | None) -> str:
@@ -292,6 +315,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         import torch
 
         from mml_core.io import atomic_write
+        from mml_core.training.resume import checkpoint_mismatch
+        from mml_core.training.safe_load import load_checkpoint
 
         logger.info("Starting training for task %s and fold %d.", self.highlight_text(task_name), fold)
         structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
@@ -302,8 +327,6 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.before_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         resume = self.resume_checkpoint()
         if resume:
-            from mml_core.training.resume import checkpoint_mismatch
-
             mismatch = checkpoint_mismatch(model, resume)
             if mismatch:
                 raise MisconfigurationError(
@@ -313,7 +336,7 @@ class TrainingScheduler(AbstractBaseScheduler):
                 )
             logger.info("Resuming training from checkpoint %s.", resume)
         self.lightning_tune(trainer=trainer, model=model, datamodule=datamodule)
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume)
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         self.after_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         history = self.metrics_callback.metrics
         key = f"val/{task_name}/loss"
@@ -321,7 +344,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         best = self.checkpoint_callback.best_model_path if monitor else ""
         if best:
             monitored = float(self.checkpoint_callback.best_model_score)
-            checkpoint = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+            checkpoint = load_checkpoint(Path(best))["state_dict"]
             state = {k.removeprefix("network."): v for k, v in checkpoint.items() if k.startswith("network.")}
         else:
             monitored = next((r[key] for r in reversed(history) if key in r), None)
