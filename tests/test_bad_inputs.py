@@ -199,8 +199,10 @@ def test_full_disk_while_checkpointing_is_named(workdir):
     saved = workdir / "checkpoints.saved"
     checkpoints.rename(saved)
     checkpoints.mkdir()
-    # room for the finished run's checkpoints (~760 KiB) but not for one more (~380 KiB)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(checkpoints)], check=True)
+    # room for the finished run's checkpoint files but not for the copy that replaces last.ckpt atomically
+    files = [p.stat().st_size for p in saved.rglob("*") if p.is_file()]
+    size_kib = (sum(files) + max(files) // 2) // 1024 + 64
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(checkpoints)], check=True)
     try:
         shutil.copytree(saved, checkpoints, dirs_exist_ok=True)
         output = fails_with(workdir, "No space left on device while writing", "trainer={max_epochs: 2}")

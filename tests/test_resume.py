@@ -200,7 +200,7 @@ def test_a_planted_model_file_is_never_unpickled(demo_data, tmp_path, monkeypatc
     torch.save({"state_dict": {}, "payload": _Planted(marker)}, model)
     with pytest.raises(RuntimeError, match=r"model.pt holds objects other than tensors and plain data.*moved it to "
                                            r"model.pt.corrupt\. Run the same snakemake command again"):
-        scheduler._load_model("sk_digits", 0)
+        scheduler._load_network("sk_digits", 0)
     assert not marker.exists() and (model.parent / "model.pt.corrupt").is_file() and not model.exists()
 
 
