@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,26 @@ from mml_core.io import atomic_write_text
 from mml_core.results import outputs
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
-from mml_core.schedulers.steps import step_name_regex
+from mml_core.schedulers.steps import StepLayout, step_name_regex
 from mml_core.tasks import demo, split_task_name
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
-__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec"]
+__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec", "job_config_path", "write_config_file"]
 
 PREPARE, FINISH = "prepare_exp", "finish_exp"
+
+
+def job_config_path(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
+    """Where the jobs of the validated config ``job_config`` read it: ``results/<proj>/configs/<hash>.json``."""
+    return workdir / StepLayout.of(str(job_config["proj"])).config_file(config_hash(job_config))
+
+
+def write_config_file(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
+    """Write ``job_config`` where its jobs read it (once per distinct config; see the module docstring)."""
+    path = job_config_path(job_config, workdir)
+    if not path.is_file():
+        atomic_write_text(path, json.dumps(job_config, sort_keys=True))
+    return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +95,7 @@ class Plan:
                 raw = factory.raw_file(task)
                 if raw is not None:
                     self.preprocess_sources[(raw.parent.name.removeprefix("DSET_"), raw.stem.removeprefix("TASK_"))] = str(raw)
-        self._config_text = json.dumps(scheduler.job_config, sort_keys=True)
-        self.job_config = str(self.root / "configs" / f"{config_hash(scheduler.job_config)}.json")
+        self.job_config = str(job_config_path(scheduler.job_config))
 
     @property
     def preprocessed_files(self) -> list[str]:
@@ -94,11 +107,8 @@ class Plan:
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
     def write_job_config(self) -> Path:
-        """Write the config file the jobs read (once per distinct config; see the module docstring)."""
-        path = Path(self.job_config)
-        if not path.is_file():
-            atomic_write_text(path, self._config_text)
-        return path
+        """Write the config file the jobs read (see :func:`write_config_file`)."""
+        return write_config_file(self.scheduler.job_config)
 
     # -- targets ------------------------------------------------------------------------------
 
