@@ -190,6 +190,14 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         named = [p for p in self.params[command_ix] if isinstance(p, str) and p in tasks]
         return named or list(tasks)
 
+    def step_input_files(self, command_ix: int) -> list[Path]:
+        """Files outside this experiment that step ``command_ix`` reads, e.g. another project's ``model.pt``.
+
+        They become the step's Snakemake inputs besides its dependencies and task files, so the step
+        reruns when they change. Default: none.
+        """
+        return []
+
     def command_config(self, command: str) -> dict[str, Any]:
         """The config slice that steps of ``command`` read (see :func:`reads_config`).
 

@@ -179,14 +179,16 @@ class Plan:
 
     def inputs(self, ix: int) -> dict[str, list[str]]:
         """Named inputs of step ``ix``: ``deps`` (outputs of the steps it reads; a retrained fold
-        reruns its prediction) and ``tasks`` (the task files, so changed data reruns the steps)."""
+        reruns its prediction), ``tasks`` (the task files, so changed data reruns the steps) and
+        ``files`` (files of other projects it reads, e.g. a reused model: ``step_input_files``)."""
         tasks = sorted({self.task_files[t] for t in self.scheduler.step_tasks(ix)})
-        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "tasks": tasks}
+        files = [str(path) for path in self.scheduler.step_input_files(ix)]
+        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "tasks": tasks, "files": files}
 
     def input_files(self, ix: int) -> list[str]:
         """The inputs of step ``ix`` as one list (:meth:`inputs` without the names)."""
         named = self.inputs(ix)
-        return named["deps"] + named["tasks"]
+        return named["deps"] + named["tasks"] + named["files"]
 
     def params(self, kind: str) -> dict[str, Any]:
         """What Snakemake's params trigger compares for every step of ``kind``: the config slice
