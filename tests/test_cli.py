@@ -64,9 +64,10 @@ def test_command_line_splits_mode_overrides_and_snakemake_arguments():
         (["train", "arch=vit"], "Could not find 'arch/vit'"),
         (["train", "task_list=[a"], "Cannot read the override 'task_list=[a'"),
         (["pp"], "Mode pp writes the tasks preprocessed by a preprocessing group option"),
+        (["train", "--configfile", "missing.yaml"], "Experiment file missing.yaml (--configfile) does not exist."),
     ],
     ids=["multirun", "m", "config", "mml-mode", "unknown-mode", "remove-required", "unknown-key", "free-key-needs-plus",
-         "unknown-option", "bad-grammar", "pp-without-preprocessing"],
+         "unknown-option", "bad-grammar", "pp-without-preprocessing", "missing-configfile"],
 )
 def test_bad_command_lines_stop_with_one_message(argv, message, caplog, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -82,10 +82,14 @@ def _compose(overrides: Sequence[str], configfiles: Sequence[Path]) -> DictConfi
     store = ConfigStore.instance()
     files = []
     for i, path in enumerate(configfiles):
-        if not Path(path).is_file():
-            raise ConfigError(f"Experiment file {path} (--configfile) does not exist.")
+        try:
+            node = OmegaConf.load(path)
+        except FileNotFoundError:
+            raise ConfigError(f"Experiment file {path} (--configfile) does not exist.") from None
+        except Exception as exc:  # yaml's and omegaconf's parse errors
+            raise ConfigError(f"Experiment file {path} (--configfile) is not valid YAML: {exc}") from None
         name = f"_mml_core_file_{i}"
-        store.store(name=name, node=OmegaConf.load(path))
+        store.store(name=name, node=node)
         files.append(name)
     defaults = [DEFAULT_CONFIG_PATH.stem, *({group: None} for group in config_groups()), *files, "_self_"]
     store.store(name=_PRIMARY, node={"defaults": defaults})
