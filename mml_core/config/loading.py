@@ -16,19 +16,14 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from mml_core.config.errors import ConfigError, MisconfigurationError  # noqa: F401 (MisconfigurationError: re-exported)
+from mml_core.config.mml_keys import translate_mml
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 _FIX = "Fix it in your --configfile YAML or --config override (defaults: config/config.yaml)."
-
-
-class ConfigError(ValueError):
-    """A config value is unknown, missing or of the wrong type; the message names key and fix."""
-
-
-class MisconfigurationError(ConfigError):
-    """The config asks for something the scheduler cannot do; the message says what to change."""
 
 
 @functools.cache
@@ -228,14 +223,35 @@ def validate(config: Mapping) -> None:
     check_trainer(config)
 
 
+def key_status(dotted: str) -> str:
+    """How the schema treats the dotted key: ``known`` (described), ``free`` (inside an open mapping
+    such as the optimizer's arguments: any key is allowed) or ``unknown`` (rejected)."""
+    node: Mapping | None = load_schema()
+    for part in dotted.split("."):
+        node = _resolve(node, None)
+        if node is None:
+            return "free"
+        props = node.get("properties", {})
+        if part in props:
+            node = props[part]
+            continue
+        extra = node.get("additionalProperties", True)
+        if extra is False:
+            return "unknown"
+        node = extra if isinstance(extra, Mapping) else None
+    return "known" if node is not None else "free"
+
+
 def from_snakemake(config: Mapping) -> DictConfig:
     """Coerce and validate a merged config dict (Snakemake's ``config``) into a ``DictConfig``.
 
-    Keys the dict lacks take the default experiment's values: Snakemake replaces a whole section
-    when its ``--config`` value is a string it could not parse as YAML (tagged names such as
+    MML's spellings and keys are read first (:mod:`~mml_core.config.mml_keys`). Keys the dict lacks
+    take the default experiment's values: Snakemake replaces a whole section when its ``--config``
+    value is a string it could not parse as YAML (tagged names such as
     ``'pivot={name: t, tags: +nested?1}'``), and the section's other keys must not vanish.
     """
-    plain = _fill_defaults(coerce(copy.deepcopy(_to_plain(config)), load_schema()), _defaults())
+    plain = translate_mml(copy.deepcopy(_to_plain(config)), lambda key: key_status(key) != "unknown")
+    plain = _fill_defaults(coerce(plain, load_schema()), default_values())
     validate(plain)
     try:
         cfg = OmegaConf.create(plain)
@@ -260,7 +276,8 @@ def _default_text() -> str:
     return DEFAULT_CONFIG_PATH.read_text()
 
 
-def _defaults() -> dict:
+def default_values() -> dict:
+    """The default experiment, ``config/config.yaml``, as plain containers (a fresh copy)."""
     return yaml.safe_load(_default_text())
 
 

@@ -125,7 +125,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         OmegaConf.set_readonly(self.cfg, True)
         # the final config as plain containers, converted once; it cannot drift from cfg (read-only)
         self.resolved_cfg: dict[str, Any] = OmegaConf.to_container(self.cfg, resolve=True)
-        self._config_hashes: dict[str, str] = {}
+        self._config_hashes: dict[str, tuple[str, str, int | None]] = {}
         self.step_names = [step_name(c.__name__, p) for c, p in zip(self.commands, self.params)]
         duplicates = sorted(n for n, count in Counter(self.step_names).items() if count > 1)
         if duplicates:
@@ -220,6 +220,14 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         named = [p for p in self.params[command_ix] if isinstance(p, str) and p in tasks]
         return named or list(tasks)
 
+    def step_input_files(self, command_ix: int) -> list[Path]:
+        """Files outside this experiment that step ``command_ix`` reads, e.g. another project's ``model.pt``.
+
+        They become the step's Snakemake inputs besides its dependencies and task files, so the step
+        reruns when they change. Default: none.
+        """
+        return []
+
     def command_config(self, command: str) -> dict[str, Any]:
         """The config slice that steps of ``command`` read (see :func:`reads_config`).
 
@@ -236,13 +244,17 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         """What step ``command_ix``'s results depend on besides its input files (see :mod:`.provenance`)."""
         command = self.commands[command_ix].__name__
         if command not in self._config_hashes:
-            self._config_hashes[command] = config_hash(self.command_config(command))
+            slice_ = self.command_config(command)
+            self._config_hashes[command] = (config_hash(slice_), *provenance.extension_key(slice_))
+        digest, extension_hash, max_epochs = self._config_hashes[command]
         return provenance.StepIdentity(
             name=self.step_names[command_ix],
             command=command,
             params=list(self.params[command_ix]),
             entry=self.schedule_entry(command_ix),
-            config_hash=self._config_hashes[command],
+            config_hash=digest,
+            extension_hash=extension_hash,
+            max_epochs=max_epochs,
         )
 
     def schedule_entry(self, command_ix: int) -> str:
@@ -424,14 +436,16 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
 
         The checkpoint folder records the step's identity (``step.json``); checkpoints of another
         entry or config (the step reruns because its config changed) are moved aside (never
-        deleted) and the step starts fresh (:func:`~mml_core.schedulers.provenance.claim_checkpoints`);
+        deleted) and the step starts fresh, except that with ``mode.extend`` a higher
+        ``trainer.max_epochs`` continues them (:func:`~mml_core.schedulers.provenance.claim_checkpoints`);
         corrupt files are skipped (:func:`~mml_core.training.resume.find_resume_checkpoint`).
         """
         from mml_core.training.trainer import latest_checkpoint
 
         directory = self.get_checkpoints_dir()
         if self._checked_checkpoints != directory:
-            provenance.claim_checkpoints(directory, self.step_identity(self.step_index(self.active_step_naming)))
+            identity = self.step_identity(self.step_index(self.active_step_naming))
+            provenance.claim_checkpoints(directory, identity, extend=bool(self.cfg.mode.extend))
             self._checked_checkpoints = directory
         return latest_checkpoint(directory)
 

@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,16 +43,29 @@ from mml_core.io import atomic_write_text
 from mml_core.results import outputs
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
-from mml_core.schedulers.steps import step_name_regex
+from mml_core.schedulers.steps import StepLayout, step_name_regex
 from mml_core.tasks import demo, split_task_name
 from mml_core.tasks.fingerprint import data_fingerprint, write_fingerprint
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec"]
+__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec", "job_config_path", "write_config_file"]
 
 PREPARE, FINISH = "prepare_exp", "finish_exp"
+
+
+def job_config_path(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
+    """Where the jobs of the validated config ``job_config`` read it: ``results/<proj>/configs/<hash>.json``."""
+    return workdir / StepLayout.of(str(job_config["proj"])).config_file(config_hash(job_config))
+
+
+def write_config_file(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
+    """Write ``job_config`` where its jobs read it (once per distinct config; see the module docstring)."""
+    path = job_config_path(job_config, workdir)
+    if not path.is_file():
+        atomic_write_text(path, json.dumps(job_config, sort_keys=True))
+    return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +114,7 @@ class Plan:
                 raw = factory.raw_file(task)
                 if raw is not None:
                     self.preprocess_sources[(raw.parent.name.removeprefix("DSET_"), raw.stem.removeprefix("TASK_"))] = str(raw)
-        self._config_text = json.dumps(scheduler.job_config, sort_keys=True)
-        self.job_config = str(self.root / "configs" / f"{config_hash(scheduler.job_config)}.json")
+        self.job_config = str(job_config_path(scheduler.job_config))
 
     @property
     def preprocessed_files(self) -> list[str]:
@@ -113,11 +126,8 @@ class Plan:
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
     def write_job_config(self) -> Path:
-        """Write the config file the jobs read (once per distinct config; see the module docstring)."""
-        path = Path(self.job_config)
-        if not path.is_file():
-            atomic_write_text(path, self._config_text)
-        return path
+        """Write the config file the jobs read (see :func:`write_config_file`)."""
+        return write_config_file(self.scheduler.job_config)
 
     # -- targets ------------------------------------------------------------------------------
 
@@ -176,14 +186,16 @@ class Plan:
 
     def inputs(self, ix: int) -> dict[str, list[str]]:
         """Named inputs of step ``ix``: ``deps`` (outputs of the steps it reads; a retrained fold
-        reruns its prediction) and ``data`` (the fingerprints of its tasks, so changed data reruns it)."""
+        reruns its prediction), ``data`` (the fingerprints of its tasks, so changed data reruns it) and
+        ``files`` (files of other projects it reads, e.g. a reused model: ``step_input_files``)."""
         data = sorted({self.fingerprints[split_task_name(t)[0]] for t in self.scheduler.step_tasks(ix)})
-        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "data": data}
+        files = [str(path) for path in self.scheduler.step_input_files(ix)]
+        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "data": data, "files": files}
 
     def input_files(self, ix: int) -> list[str]:
         """The inputs of step ``ix`` as one list (:meth:`inputs` without the names)."""
         named = self.inputs(ix)
-        return named["deps"] + named["data"]
+        return named["deps"] + named["data"] + named["files"]
 
     # -- data fingerprints ----------------------------------------------------------------------
 

@@ -9,6 +9,13 @@ same :meth:`StepIdentity.matches` decides whether it is current or stale.
 The record also lists the files the step wrote with their sizes and the steps whose results it
 read, so planning can tell (:func:`record_problem`) a finished step whose results were since lost
 or truncated, which Snakemake would take as done.
+
+One change leaves checkpoints usable: a higher ``trainer.max_epochs`` with everything else of the
+slice equal (:meth:`StepIdentity.extends`). Lightning's loops, optimizer and LR scheduler state,
+the data order (seeded per epoch) and the per-batch seeds do not depend on ``max_epochs``, so with
+``mode.extend`` the checkpoints continue and the result equals a training run for the higher
+count from the start. A value resolved from ``max_epochs`` when the config was composed (MML's
+``lr_scheduler=cosine``: ``T_max: ${trainer.max_epochs}``) changes the slice too: such a step starts over.
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mml_core.config import config_hash
 from mml_core.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_CLAIM = "step.json"
+# the one key whose (higher) value checkpoints survive with mode.extend: trainer.max_epochs
+EXTENSIBLE = ("trainer", "max_epochs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +52,33 @@ class StepIdentity:
     params: list[Any]
     entry: str
     config_hash: str
+    # the slice's hash without trainer.max_epochs, and that value (None: the slice has none)
+    extension_hash: str = ""
+    max_epochs: int | None = None
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """True if ``record`` (a ``metrics.json`` or ``step.json``) was written by this step under this config."""
         return record.get("entry") == self.entry and record.get("config_hash") == self.config_hash
+
+    def extends(self, record: Mapping[str, Any]) -> bool:
+        """True if ``record`` (a ``step.json``) claims checkpoints of this step that differ only by fewer epochs."""
+        earlier = record.get("max_epochs")
+        return (
+            record.get("entry") == self.entry
+            and record.get("extension_hash") == self.extension_hash
+            and isinstance(earlier, int) and isinstance(self.max_epochs, int)
+            and 0 <= earlier <= self.max_epochs
+        )  # fmt: skip
+
+
+def extension_key(config_slice: Mapping[str, Any]) -> tuple[str, int | None]:
+    """The hash of ``config_slice`` without ``trainer.max_epochs``, and that value (see :meth:`StepIdentity.extends`)."""
+    section, key = EXTENSIBLE
+    trainer = config_slice.get(section)
+    if not isinstance(trainer, Mapping) or key not in trainer:
+        return config_hash(config_slice), None
+    rest = {**config_slice, section: {k: v for k, v in trainer.items() if k != key}}
+    return config_hash(rest), trainer[key]
 
 
 class RecordError(ValueError):
@@ -159,20 +192,29 @@ def stale_results_message(stale: Sequence[StepIdentity], results_dir: Path) -> s
     )
 
 
-def claim_checkpoints(directory: Path, identity: StepIdentity) -> None:
+def claim_checkpoints(directory: Path, identity: StepIdentity, extend: bool = False) -> None:
     """Mark ``directory`` as holding checkpoints of ``identity``; move checkpoints of another entry or
-    config aside to ``<dir>.stale-<time>`` first (never deleted), so the step starts fresh."""
+    config aside to ``<dir>.stale-<time>`` first (never deleted), so the step starts fresh. With
+    ``extend``, checkpoints that differ only by a lower ``trainer.max_epochs`` stay and continue."""
     marker = directory / CHECKPOINT_CLAIM
     try:
         claimed = read_record(marker) if marker.is_file() else None
     except RecordError:
         claimed = {"entry": "an unreadable step.json"}
     if claimed is not None and not identity.matches(claimed):
-        old = claimed.get("entry")
-        aside = directory.with_name(f"{directory.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
-        directory.rename(aside)
-        logger.warning(
-            "Checkpoints in %s were written under a different config (%s); moved them to %s and starting this "
-            "step fresh.", directory, old, aside,
-        )  # fmt: skip
-    atomic_write_json(marker, {"entry": identity.entry, "config_hash": identity.config_hash})
+        if extend and identity.extends(claimed):
+            logger.info(
+                "Extending %s from max_epochs=%s to %s (mode.extend): training continues from its checkpoints.",
+                identity.name, claimed["max_epochs"], identity.max_epochs,
+            )  # fmt: skip
+        else:
+            aside = directory.with_name(f"{directory.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+            directory.rename(aside)
+            logger.warning(
+                "Checkpoints in %s were written under a different config (%s); moved them to %s and starting this "
+                "step fresh.", directory, claimed.get("entry"), aside,
+            )  # fmt: skip
+    atomic_write_json(marker, {
+        "entry": identity.entry, "config_hash": identity.config_hash,
+        "extension_hash": identity.extension_hash, "max_epochs": identity.max_epochs,
+    })  # fmt: skip

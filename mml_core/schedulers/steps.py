@@ -60,6 +60,14 @@ class StepLayout:
         """The job's log file (logging, stdout and stderr of the step)."""
         return self.root / "logs" / f"{name}.log"
 
+    def config_file(self, digest: str) -> Path:
+        """The validated config the jobs of one plan read, named by its hash (see :mod:`.plan`)."""
+        return self.root / "configs" / f"{digest}.json"
+
+    def finished_records(self) -> list[Path]:
+        """The ``metrics.json`` of every finished step of this experiment, by step name."""
+        return sorted(self.root.glob(str(self.metrics("*").relative_to(self.root))))
+
     @property
     def logs_dir(self) -> Path:
         """Folder of the job logs and of the experiment loggers' runs."""

@@ -170,6 +170,8 @@ class ResumeCallback(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pending, self._pending = self._pending, None
+        if pending:
+            logger.info("Training continues at epoch %d of %d.", trainer.current_epoch + 1, trainer.max_epochs)
         if not pending or pending.get("batches_done", 0) <= 0:
             return
         if pending["batches_done"] >= trainer.num_training_batches:
