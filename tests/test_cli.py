@@ -196,4 +196,5 @@ def test_pp_mode_runs_the_preprocessing_target(tmp_path, demo_data):
     dry = run_cli(tmp_path, "pp", f"data_dir={demo_data}", "preprocessing=size224", "-n").stdout
     assert job_counts(dry) == {"preprocess": 1, "pp": 1}
     assert f"{demo_data}/PREPROCESSED/size224/DSET_sklearn_digits/TASK_sk_digits.json" in dry
-    assert not (tmp_path / "results").exists()  # a dry run writes no config
+    # a dry run writes no config (only the data fingerprints every plan reads)
+    assert not (tmp_path / "results" / "default" / "configs").exists()
