@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mml_core.config.loading import _defaults
+from mml_core.config.loading import default_values
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -36,7 +36,7 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def in_default_order(cfg: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``cfg`` with its keys in the order of ``config/config.yaml`` (keys it adds come after), at every
     level: job configs travel as sorted JSON, people read them in the documented order."""
-    defaults = _defaults() if defaults is None else defaults
+    defaults = default_values() if defaults is None else defaults
     keys = [k for k in defaults if k in cfg] + [k for k in cfg if k not in defaults]
     return {
         k: in_default_order(cfg[k], defaults[k] if isinstance(defaults.get(k), Mapping) else {})
@@ -59,7 +59,7 @@ def _covered(key: str, flat: Mapping[str, Any]) -> bool:
 
 def overrides(cfg: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> list[str]:
     """The keys of ``cfg`` that differ from ``defaults`` (the default experiment) as ``key=value``."""
-    defaults = _defaults() if defaults is None else defaults
+    defaults = default_values() if defaults is None else defaults
     ours, base = flatten(in_default_order(cfg, defaults)), flatten(defaults)
     changed = [f"{key}={format_value(value)}" for key, value in ours.items() if key not in base or base[key] != value]
     removed = [f"~{key}" for key in base if not _covered(key, ours)]

@@ -112,12 +112,14 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
             "config_yaml": layout.config_yaml(digest),
             "overrides": layout.config_overrides(digest),
         }
+        files = {str(f.relative_to(scheduler.results_dir)): f.stat().st_size for f in scheduler.step_files(ix)}
+        inputs = [scheduler.step_names[i] for i in scheduler.reads_steps(ix)]
         # before the completion marker, so that nothing is left to do between it and the job's exit
         wall_time = round(time.time() - started, 3)
         update_progress(progress, state=DONE, wall_time_s=wall_time, result=_headline(scheduler, ix))
         record = provenance.write_record(
             layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_files, started,
-            threads, devices,
+            threads, devices, files, inputs,
         )  # fmt: skip
         logger.info("Step %s finished in %.1f s.", step, record["provenance"]["wall_time_s"])
     return record

@@ -3,8 +3,8 @@
 A *step* is one (command, params) pair of a schedule. Its name is MML's step naming without the
 timestamp (``command--param1_param2``), stable across reruns, so an interrupted step finds its
 checkpoints again. Every path of a step (its ``metrics.json`` target, its folder, checkpoints,
-log, progress record) and the Snakemake patterns of a command kind's rule come from
-:class:`StepLayout`, and so do the run's config records; no other module spells them.
+log, progress record), of the experiment's config records, data fingerprints and kept summary, and
+the Snakemake patterns of the rules come from :class:`StepLayout`; no other module spells them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ PARAMS_REGEX = r"(--[^/]+)?"
 PARAMS_SEP = "--"
 # the wildcard of the generated rules' patterns: the whole step name
 STEP_WILDCARD = "step"
+# the wildcard of the data fingerprint rule's pattern: a base task name
+TASK_WILDCARD = "task"
 METRICS = "metrics.json"
 # the experiment loggers' stores shared by all projects of a working directory (MLflow experiment = proj)
 MLFLOW_STORE = Path("results") / "mlruns"
@@ -66,27 +68,17 @@ class StepLayout:
         """The step's progress record (:mod:`mml_core.progress`), beside its log."""
         return progress_of_log(self.log(name))
 
-    @property
-    def logs_dir(self) -> Path:
-        """Folder of the job logs and of the CSV logger's runs."""
-        return self.root / "logs"
+    def config_file(self, digest: str) -> Path:
+        """The validated config the jobs of one plan read, named by its hash (see :mod:`.plan`)."""
+        return self.root / "configs" / f"{digest}.json"
 
-    @property
-    def tensorboard_dir(self) -> Path:
-        """TensorBoard's runs, one folder per step (MML's ``${proj_path}/tensorboard``)."""
-        return self.root / "tensorboard"
-
-    def config_json(self, config_hash: str) -> Path:
-        """The validated config every job of a plan reads, named by its hash (written before the first job)."""
-        return self.root / "configs" / f"{config_hash}.json"
-
-    def config_yaml(self, config_hash: str) -> Path:
+    def config_yaml(self, digest: str) -> Path:
         """The same config as readable YAML (Hydra's ``config.yaml``)."""
-        return self.root / "configs" / f"{config_hash}.yaml"
+        return self.root / "configs" / f"{digest}.yaml"
 
-    def config_overrides(self, config_hash: str) -> Path:
+    def config_overrides(self, digest: str) -> Path:
         """What that config changed against the default experiment, and where the changes came from."""
-        return self.root / "configs" / f"{config_hash}.overrides.yaml"
+        return self.root / "configs" / f"{digest}.overrides.yaml"
 
     @property
     def run_config(self) -> Path:
@@ -98,6 +90,33 @@ class StepLayout:
         """``overrides.yaml`` of the latest run, beside its results."""
         return self.root / "overrides.yaml"
 
+    def finished_records(self) -> list[Path]:
+        """The ``metrics.json`` of every finished step of this experiment, by step name."""
+        return sorted(self.root.glob(str(self.metrics("*").relative_to(self.root))))
+
+    @property
+    def logs_dir(self) -> Path:
+        """Folder of the job logs and of the CSV logger's runs."""
+        return self.root / "logs"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """TensorBoard's runs, one folder per step (MML's ``${proj_path}/tensorboard``)."""
+        return self.root / "tensorboard"
+
+    def broken(self, name: str, stamp: str) -> Path:
+        """Where planning moves the folder of a step whose results turned out incomplete (kept, never deleted)."""
+        return self.step_dir(name).with_name(f"{name}.broken-{stamp}")
+
+    def fingerprint(self, task: str) -> Path:
+        """The data fingerprint of (base) task ``task``: an input of every step that reads the task."""
+        return self.root / "fingerprints" / f"{task}.json"
+
+    @property
+    def previous_dir(self) -> Path:
+        """The last complete summary and plots, restored when a rerun of finish_exp fails."""
+        return self.root / "previous"
+
     def metrics_pattern(self) -> str:
         """The output pattern of the generated rules: the wildcard ``step`` is the step name."""
         return str(self.metrics(f"{{{STEP_WILDCARD}}}"))
@@ -105,6 +124,10 @@ class StepLayout:
     def log_pattern(self) -> str:
         """The log pattern of the generated rules."""
         return str(self.log(f"{{{STEP_WILDCARD}}}"))
+
+    def fingerprint_pattern(self) -> str:
+        """The output pattern of the data fingerprint rule: the wildcard ``task`` is the base task name."""
+        return str(self.fingerprint(f"{{{TASK_WILDCARD}}}"))
 
 
 def step_name_regex(kind: str) -> str:
