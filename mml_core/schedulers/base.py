@@ -444,8 +444,9 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         ``metrics_callback=True``) :attr:`metrics_callback`.
         """
         trainer, self.checkpoint_callback, tracker = factories.build_trainer(
-            self.resolved_cfg, self.layout, self.active_step_naming, monitor, metrics_callback
-        )
+            self.resolved_cfg, self.layout, self.active_step_naming, self.get_checkpoints_dir(), monitor,
+            metrics_callback,
+        )  # fmt: skip
         if tracker is not None:
             self.metrics_callback = tracker
         return trainer

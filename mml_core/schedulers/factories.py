@@ -152,12 +152,13 @@ def build_trainer(
     cfg: Mapping[str, Any],
     layout: StepLayout,
     step: str,
+    checkpoint_dir: Path,
     monitor: tuple[str, str] | None,
     metrics_callback: bool,
 ) -> tuple[pl.Trainer, Any, MetricsTrackerCallback | None]:
     """The trainer of ``trainer`` with the callbacks of ``cbs`` and the loggers of ``logging.exp_logger``
-    (the whole config and the step name as hyperparameters); it checkpoints and reports progress
-    where ``layout`` keeps the files of ``step``."""
+    (the whole config and the step name as hyperparameters); it checkpoints to ``checkpoint_dir`` and
+    reports progress where ``layout`` keeps the files of ``step``."""
     from mml_core.config.record import flatten
     from mml_core.training.loggers import LoggerPlaces
     from mml_core.training.trainer import build_trainer as build
@@ -170,7 +171,7 @@ def build_trainer(
         trainer_cfg=cfg["trainer"],
         callbacks_cfg=cfg["cbs"],
         logger_cfg=cfg["logging"]["exp_logger"],
-        checkpoint_dir=layout.checkpoints(step),
+        checkpoint_dir=checkpoint_dir,
         loggers=places,
         hparams={**flatten(cfg), "step": step},
         seed=cfg["seed"],
