@@ -3,9 +3,12 @@
 One small JSON file per step beside its job log (``results/<proj>/logs/<step>.progress.json``, see
 :func:`progress_of_log`), replaced atomically on every update, so a reader
 (the console in the ``snakemake`` process, on a cluster over the shared file system) never sees a
-partial record. The job runner writes ``state`` (running, done, failed), ``result`` and ``error``;
-the training callback adds ``phase``, ``epoch``, ``max_epochs``, ``batch``, ``batches``,
-``metrics`` and ``eta_s`` while a trainer runs. It is not a Snakemake output: nothing deletes it.
+partial record. The job runner writes what only the console needs: ``result`` (the line for a
+finished step) or ``error`` (the last error of a failed one); the training callback adds ``phase``,
+``epoch``, ``max_epochs``, ``batch``, ``batches``, ``metrics`` and ``eta_s`` while a trainer runs.
+Whether and when the step finished is the step record's fact (its ``metrics.json``, written by
+:mod:`mml_core.schedulers.provenance`), not this file's. It is not a Snakemake output: nothing
+deletes it.
 Writes skip the fsync: a record is worth nothing after a crash, and a busy disk must not stall
 training.
 """
@@ -19,7 +22,6 @@ from typing import Any
 
 from mml_core.io import atomic_write_json
 
-RUNNING, DONE, FAILED = "running", "done", "failed"
 SUFFIX = ".progress.json"
 
 
@@ -42,7 +44,7 @@ def read_progress(path: Path) -> dict[str, Any]:
 def start_progress(path: Path, step: str) -> None:
     """A fresh record for an attempt of ``step`` (what an earlier attempt wrote is replaced)."""
     now = time.time()
-    atomic_write_json(Path(path), {"step": step, "state": RUNNING, "started": now, "updated": now}, durable=False)
+    atomic_write_json(Path(path), {"step": step, "started": now, "updated": now}, durable=False)
 
 
 def update_progress(path: Path, **fields: Any) -> None:

@@ -19,6 +19,7 @@ import snakemake.shell  # noqa: F401
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.tests import MockOutputSettings
 
+from mml_core.io import atomic_write_json
 from mml_core.jobs.console import LogHandler, LogHandlerSettings, last_log_line
 from mml_core.progress import start_progress, update_progress
 from mml_core.schedulers.steps import StepLayout
@@ -51,10 +52,13 @@ def console(tmp_path, monkeypatch, capsys):
     """A handler of the given view writing to stderr, in a working directory of its own."""
     monkeypatch.chdir(tmp_path)
 
-    def make(dryrun: bool = False, view: str = "lines") -> tuple[LogHandler, Captured]:
+    def make(dryrun: bool = False, view: str = "lines", quiet: tuple[str, ...] = ()) -> tuple[LogHandler, Captured]:
+        from snakemake.settings.enums import Quietness
+
         settings = MockOutputSettings()
         settings.dryrun = dryrun
         settings.nocolor = True
+        settings.quiet = {Quietness.parse_choice(q) for q in quiet}
         handler = LogHandler(common_settings=settings, settings=LogHandlerSettings(view=view, interval=0.0))
         return handler, Captured(capsys)
 
@@ -67,6 +71,11 @@ def job_info(jobid: int, step: str, rule: str = "train_fold") -> logging.LogReco
                   output=[f"results/p/steps/{step}/metrics.json"], log=[log], wildcards={"step": step},
                   input=[], reason="Missing output files", local=True, is_checkpoint=False, benchmark=None,
                   priority=0, threads=1, resources={}, indent=False, is_handover=False, shellcmd="exec python ...")
+
+
+def step_record(step: str, wall_time_s: float) -> None:
+    """The finished step's metrics.json as far as the console reads it: its wall time."""
+    atomic_write_json(StepLayout.of("p").metrics(step), {"step": step, "provenance": {"wall_time_s": wall_time_s}})
 
 
 def test_a_run_shows_progress_results_and_the_table_and_none_of_snakemakes_blocks(console):
@@ -84,12 +93,14 @@ def test_a_run_shows_progress_results_and_the_table_and_none_of_snakemakes_block
     update_progress(progress, phase="train", epoch=2, max_epochs=8, batch=3, batches=23, eta_s=14.0,
                     metrics={"train/loss": 0.5, "train/t/loss": 0.41, "val/t/loss": 0.39, "val/t/acc": 0.93})
     handler.refresh()
-    update_progress(progress, state="done", wall_time_s=12.3, result="8 epochs · val loss 0.0812")
+    update_progress(progress, result="8 epochs · val loss 0.0812")
+    step_record(step, 12.3)
     handler.emit(record(LogEvent.JOB_FINISHED, "Finished jobid: 1", job_id=1))
     handler.emit(job_info(0, "finish_exp", rule="finish_exp"))
     start_progress(StepLayout.of("p").progress("finish_exp"), "finish_exp")
-    update_progress(StepLayout.of("p").progress("finish_exp"), state="done", wall_time_s=2.0,
+    update_progress(StepLayout.of("p").progress("finish_exp"),
                     result="summary in results/p/summary.md\n     t (5 folds)\nacc  0.9828 ± 0.0085")
+    step_record("finish_exp", 2.0)
     handler.emit(record(LogEvent.JOB_FINISHED, "Finished jobid: 0", job_id=0))
     handler.emit(record(LogEvent.PROGRESS, done=3, total=3))
     handler.emit(record(None, "Complete log(s): .snakemake/log/x.log"))
@@ -114,7 +125,7 @@ def test_a_failed_step_is_its_error_line_and_its_log(console):
     handler.emit(job_info(1, "train_fold--t_0"))
     progress = StepLayout.of("p").progress("train_fold--t_0")
     start_progress(progress, "train_fold--t_0")
-    update_progress(progress, state="failed", error="FloatingPointError: The training loss is nan. Lower optimizer.lr")
+    update_progress(progress, error="FloatingPointError: The training loss is nan. Lower optimizer.lr")
     # Snakemake's exception comes first, then the job's error record
     handler.emit(record(LogEvent.ERROR, "RuleException:\nCalledProcessError ... --config results/p/configs/x.json",
                         level=logging.ERROR, exception="RuleException"))
@@ -215,3 +226,34 @@ def test_the_plugin_is_found_by_snakemake():
     plugin = LoggerPluginRegistry().get_plugin("mml")
     assert plugin.log_handler is LogHandler and plugin.settings_cls is LogHandlerSettings
     assert Path(sys.modules[LogHandler.__module__].__file__).name == "console.py"
+
+
+def test_quiet_progress_counts_the_steps_whose_outputs_exist_and_quiet_all_shows_only_a_failure(console):
+    # --quiet (rules and progress): Snakemake announces no finished job
+    handler, out = console(quiet=("rules", "progress"))
+    handler.emit(record(LogEvent.RUN_INFO, "Job stats", stats={"train_fold": 2, "total": 2}))
+    handler.emit(job_info(1, "train_fold--t_0"))
+    handler.emit(job_info(2, "train_fold--t_1"))
+    step_record("train_fold--t_0", 1.0)
+    handler.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "2 steps to run: train_fold 2"
+    assert lines[1].startswith("■ stopped after") and "1 of 2 steps done (unfinished: train_fold--t_1)" in lines[1]
+    assert len(lines) == 2
+
+    handler, out = console(quiet=("all",))
+    handler.emit(record(LogEvent.RUN_INFO, "Job stats", stats={"train_fold": 1, "total": 1}))
+    handler.emit(job_info(1, "train_fold--t_0"))
+    step_record("train_fold--t_0", 1.0)
+    handler.close()
+    assert out.getvalue() == ""
+
+    handler, out = console(quiet=("all",))
+    handler.emit(record(LogEvent.RUN_INFO, "Job stats", stats={"train_fold": 1, "total": 1}))
+    handler.emit(job_info(3, "train_fold--t_2"))
+    update_progress(StepLayout.of("p").progress("train_fold--t_2"), error="ValueError: bad")
+    handler.emit(record(LogEvent.JOB_ERROR, "Error in rule train_fold, jobid: 3", level=logging.ERROR, jobid=3,
+                        rule_name="train_fold", rule_msg=None, log=[str(StepLayout.of("p").log("train_fold--t_2"))]))
+    handler.close()
+    assert out.getvalue().splitlines()[0] == "✗ train_fold--t_2 failed: ValueError: bad"
+    assert out.getvalue().splitlines()[-1].startswith("✗ 1 of 1 steps failed (train_fold--t_2)")

@@ -12,9 +12,12 @@ Kept as Snakemake prints them: warnings and errors (a bad config stops planning 
 messages of executor plugins (SLURM job ids), and, when no job runs (``-n``, ``--report``,
 ``--lint``, nothing to be done), everything. Snakemake's restatements of a failed job (its rule
 exception, "Exiting because a job execution failed") give way to the step's own line. The full
-Snakemake output is one flag away: ``--logger-mml-view snakemake``.
+Snakemake output is one flag away: ``--logger-mml-view snakemake``. Snakemake's ``--quiet`` applies:
+``rules`` hides the start lines, ``progress`` the progress and finished lines (Snakemake then
+announces no finished job, so the closing line counts a job done when its outputs exist), ``all``
+everything but a failed step. ``mml-snake`` takes the same options.
 
-The module is longer than most (about 360 lines) because it is one handler with one method per
+The module is longer than most (about 380 lines) because it is one handler with one method per
 Snakemake event; the text it prints is formatted in :mod:`mml_core.jobs.console_view`.
 """
 
@@ -71,6 +74,7 @@ class _Step:
     name: str
     log: Path | None
     started: float
+    outputs: tuple[Path, ...] = ()
     attempt: int = 1
     state: str = "running"
     # the last progress line printed for the step (lines view), when, and the epoch it showed
@@ -81,6 +85,23 @@ class _Step:
     @property
     def progress(self) -> dict[str, Any]:
         return read_progress(progress_of_log(self.log)) if self.log else {}
+
+    @property
+    def written(self) -> bool:
+        """Whether every output of the job exists (Snakemake deletes them before a job runs)."""
+        return bool(self.outputs) and all(path.exists() for path in self.outputs)
+
+    def wall_time(self, default: float) -> float:
+        """The step's wall time as its record (``metrics.json``) says, on a cluster without the time it
+        queued; ``default`` for jobs that are no step."""
+        from mml_core.schedulers.provenance import RecordError, read_record
+        from mml_core.schedulers.steps import METRICS
+
+        record = next((path for path in self.outputs if path.name == METRICS), None)
+        try:
+            return float(read_record(record)["provenance"]["wall_time_s"]) if record else default
+        except (OSError, RecordError, KeyError, TypeError, ValueError):
+            return default
 
 
 def _job_name(rule: str, wildcards: dict[str, Any]) -> str:
@@ -126,6 +147,7 @@ class LogHandler(LogHandlerBase):
         self.interval = settings.interval
         self.quiet_progress = is_quiet_about(quiet, "progress")
         self.quiet_rules = is_quiet_about(quiet, "rules")
+        self.quiet_all = is_quiet_about(quiet, "all")
         self.console = Console(file=stream, highlight=False, soft_wrap=True, no_color=common.nocolor)
         self.redraw = settings.view == "live" and self.console.is_terminal and not self.quiet_progress
         self.lock = threading.RLock()
@@ -221,8 +243,10 @@ class LogHandler(LogHandlerBase):
         self.planned = sum(stats.values())
         cores = f" on {self.cores} cores" if self.cores else ""
         jobs = " · ".join(f"{rule} {n}" for rule, n in stats.items())
-        self._print(Text.assemble((f"{self.planned} step{'' if self.planned == 1 else 's'} to run{cores}", "bold"),
-                                  f": {jobs}"))
+        if not self.quiet_all:
+            self._print(Text.assemble(
+                (f"{self.planned} step{'' if self.planned == 1 else 's'} to run{cores}", "bold"), f": {jobs}"
+            ))  # fmt: skip
         if self.redraw:
             self.live = Live(self._render(), console=self.console, auto_refresh=False, transient=True)
             self.live.start()
@@ -235,7 +259,8 @@ class LogHandler(LogHandlerBase):
             return  # a target rule: nothing runs
         earlier = self.steps.get(record.jobid)
         logs = [Path(p) for p in record.log]
-        step = _Step(_job_name(record.rule_name, dict(record.wildcards)), logs[0] if logs else None, time.monotonic())
+        name = _job_name(record.rule_name, dict(record.wildcards))
+        step = _Step(name, logs[0] if logs else None, time.monotonic(), tuple(Path(p) for p in record.output))
         step.attempt = earlier.attempt + 1 if earlier else 1
         self.steps[record.jobid] = step
         if step.attempt > 1 or not (self.redraw or self.quiet_rules):
@@ -246,7 +271,8 @@ class LogHandler(LogHandlerBase):
         if step is None:
             return
         step.state = "done"
-        self._print(*view.finished_lines(step.name, step.progress, time.monotonic() - step.started))
+        wall_time = step.wall_time(default=time.monotonic() - step.started)
+        self._print(*view.finished_lines(step.name, step.progress.get("result"), wall_time))
 
     def _job_error(self, record: logging.LogRecord) -> None:
         step = self.steps.get(record.jobid)
@@ -337,6 +363,10 @@ class LogHandler(LogHandlerBase):
             return
         if self.held_error is not None:
             self.snakemake.handle(self.held_error)
+        for step in self.steps.values():
+            # under --quiet progress Snakemake announces no finished job: its outputs tell
+            if step.state == "running" and step.written:
+                step.state = "done"
         elapsed = view.duration(time.monotonic() - self.since)
         failed = self._failed()
         running = [step.name for step in self.steps.values() if step.state == "running"]
@@ -353,6 +383,6 @@ class LogHandler(LogHandlerBase):
                 f"{' (unfinished: ' + ', '.join(running) + ')' if running else ''}. Run the same command to "
                 "continue: finished steps are kept, training resumes from its last checkpoint.",
             ))  # fmt: skip
-        else:
+        elif not self.quiet_all:
             steps = f"{finished} step{'' if finished == 1 else 's'}"
             self._print(Text.assemble((f"{view.OK} {steps} done in {elapsed}", "bold green")))

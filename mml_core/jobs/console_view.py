@@ -85,12 +85,11 @@ def progress_line(name: str, record: Mapping[str, Any]) -> Text:
     return Text.assemble("  ", (name, "bold"), "  ", " · ".join(p for p in parts if p))
 
 
-def finished_lines(name: str, record: Mapping[str, Any], elapsed: float) -> list[Text]:
+def finished_lines(name: str, result: str | None, wall_time: float) -> list[Text]:
     """``✓ name  12.3 s  <result>``; a multi-line result (the summary table) follows indented."""
-    result = str(record.get("result") or "").splitlines() or [""]
-    wall = record.get("wall_time_s", elapsed)
-    first = Text.assemble((f"{OK} ", "green"), (name, "bold"), f"  {duration(wall)}", f"  {result[0]}" if result[0] else "")
-    return [first, *(Text(f"    {line}") for line in result[1:])]
+    lines = str(result or "").splitlines() or [""]
+    first = Text.assemble((f"{OK} ", "green"), (name, "bold"), f"  {duration(wall_time)}", f"  {lines[0]}" if lines[0] else "")
+    return [first, *(Text(f"    {line}") for line in lines[1:])]
 
 
 def failed_lines(name: str, error: str, log: Path | None, reason: str | None = None,

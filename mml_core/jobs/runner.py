@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from mml_core.config import config_hash
 from mml_core.jobs.gpus import claim_gpus
 from mml_core.jobs.logs import job_log
-from mml_core.progress import DONE, FAILED, start_progress, update_progress
+from mml_core.progress import start_progress, update_progress
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.schedulers.registry import scheduler_class
@@ -104,7 +104,7 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
             command(*scheduler.params[ix])
         except BaseException as exc:
             logger.exception("Step %s failed.", step)
-            update_progress(progress, state=FAILED, error=f"{type(exc).__name__}: {exc}")
+            update_progress(progress, error=f"{type(exc).__name__}: {exc}")
             raise
         digest = config_hash(scheduler.job_config)
         config_files = {
@@ -115,8 +115,7 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
         files = {str(f.relative_to(scheduler.results_dir)): f.stat().st_size for f in scheduler.step_files(ix)}
         inputs = [scheduler.step_names[i] for i in scheduler.reads_steps(ix)]
         # before the completion marker, so that nothing is left to do between it and the job's exit
-        wall_time = round(time.time() - started, 3)
-        update_progress(progress, state=DONE, wall_time_s=wall_time, result=_headline(scheduler, ix))
+        update_progress(progress, result=_headline(scheduler, ix))
         record = provenance.write_record(
             layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_files, started,
             threads, devices, files, inputs,
