@@ -99,6 +99,11 @@ def test_overrides_are_what_differs_from_the_default_experiment():
     assert overrides({"a": 1}, {"a": 1, "b": {"c": 2}}) == ["~b.c"]
     text = overrides_yaml(cfg, ["config/quick.yaml"], {"trainer": {"max_epochs": "3"}})
     assert "- trainer.max_epochs=3" in text and "configfiles:\n- config/quick.yaml" in text
+    assert "command:" not in text
+    # mml-snake's overrides reach Snakemake composed into one file: the command that started the run names them
+    text = overrides_yaml(cfg, ["results/quick/configs/x.json"], {},
+                          ["/venv/bin/mml-snake", "train", "trainer.max_epochs=3", "task_list=[a, b]"])
+    assert "command: mml-snake train trainer.max_epochs=3 'task_list=[a, b]'" in text
 
 
 def test_flat_keys_and_the_keys_that_differ():

@@ -11,6 +11,7 @@ keys to the experiment loggers (hyperparameters) and to the comparison of experi
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,16 +80,23 @@ def config_yaml(cfg: Mapping[str, Any]) -> str:
 
 
 def overrides_yaml(
-    cfg: Mapping[str, Any], configfiles: Sequence[str | Path] = (), command_line: Mapping[str, Any] | None = None
+    cfg: Mapping[str, Any],
+    configfiles: Sequence[str | Path] = (),
+    command_line: Mapping[str, Any] | None = None,
+    command: Sequence[str] = (),
 ) -> str:
-    """``overrides.yaml``: the changed keys, then the experiment files and ``--config`` values given."""
-    record = {
+    """``overrides.yaml``: the changed keys, the experiment files and ``--config`` values Snakemake was
+    given, and the command that started the run (``command``, e.g. ``sys.argv``: with ``mml-snake`` its
+    mode, Hydra overrides and experiment files, which reach Snakemake as one composed config file)."""
+    record: dict[str, Any] = {
         "overrides": overrides(cfg),
         "configfiles": [str(path) for path in configfiles],
         "command_line": dict(command_line or {}),
     }
+    if command:
+        record["command"] = shlex.join([Path(command[0]).name, *command[1:]])
     header = (
         "# What this run changed against config/config.yaml (MML's key=value; ~key: a default key it lacks),\n"
-        "# and the experiment files and --config values it was given.\n"
+        "# the experiment files and --config values Snakemake was given, and the command that started it.\n"
     )
     return header + yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=100)

@@ -129,16 +129,19 @@ class Plan:
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
     def write_run_config(
-        self, configfiles: Sequence[str | Path] = (), command_line: Mapping[str, Any] | None = None
+        self,
+        configfiles: Sequence[str | Path] = (),
+        command_line: Mapping[str, Any] | None = None,
+        command: Sequence[str] = (),
     ) -> Path:
         """Write the config file the jobs read (:func:`write_config_file`) and the readable records of
         the run (see the module docstring); ``configfiles`` and ``command_line`` (``--config``) are what
-        Snakemake was given."""
+        Snakemake was given, ``command`` the command line that started the run."""
         path = write_config_file(self.scheduler.job_config)
         config, layout = self.scheduler.job_config, self.layout
         digest = config_hash(config)
         readable = config_yaml(config)
-        changed = overrides_yaml(config, configfiles, command_line)
+        changed = overrides_yaml(config, configfiles, command_line, command)
         for target, text in (
             (layout.config_yaml(digest), readable), (layout.run_config, readable),
             (layout.config_overrides(digest), changed), (layout.run_overrides, changed),

@@ -64,7 +64,7 @@ onstart:
     # fail before any work if results are read-only; then the config the jobs read, and
     # config.yaml/overrides.yaml of this run beside the results
     check_writable(PLAN.root)
-    PLAN.write_run_config(workflow.config_settings.configfiles, workflow.config_settings.config)
+    PLAN.write_run_config(workflow.config_settings.configfiles, workflow.config_settings.config, sys.argv)
     PLAN.keep_summary()
 
 
