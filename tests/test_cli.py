@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,11 @@ def test_command_line_splits_mode_overrides_and_snakemake_arguments():
     # no mode: the first word is an override; --report without a file keeps Snakemake's default
     line = split(["proj=x", "--report", "seed=3"], KEYS)
     assert line.mode is None and line.overrides == ["proj=x", "seed=3"] and line.snakemake == ["--report"]
+    # the console's options (logger plugin mml) and Snakemake's quiet modes pass through
+    line = split(["train", "--logger-mml-view", "snakemake", "--quiet", "progress", "proj=x", "--logger-mml-interval",
+                  "5"], KEYS)  # fmt: skip
+    assert line.overrides == ["proj=x"]
+    assert line.snakemake == ["--logger-mml-view", "snakemake", "--quiet", "progress", "--logger-mml-interval", "5"]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +86,7 @@ def test_help_lists_modes_groups_options_and_keys(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
     for group, options in config_groups().items():
-        assert f"  {group:<15}{', '.join(options)}" in text
+        assert re.search(rf"^  {re.escape(group)} +{re.escape(', '.join(options))}$", text, re.MULTILINE), group
     for line in ("  train    MML's mode=train", "  tl       MML's mode=tl", "  pp       preprocess",
                  "  mode           The scheduler", "extend", "pretrain_task", "limit_train_batches",
                  "allow_gpu", "--cfg job"):
@@ -92,6 +98,9 @@ def test_mml_groups_mirror_mml_names():
     assert {"arch", "augmentations", "callbacks", "lr_scheduler", "mode", "optimizer", "preprocessing", "reuse",
             "sampling", "tasks", "tune"} <= set(groups)
     assert {"train", "tl", "predict", "test"} <= set(groups["mode"])
+    # MML's logging/exp_logger=tensorboard; the other loggers as options of the same group
+    assert {"csv", "tensorboard", "mlflow"} <= set(groups["logging/exp_logger"])
+    assert compose_config(["logging/exp_logger=tensorboard"]).logging.exp_logger == "tensorboard"
     for option in groups["preprocessing"]:  # MML: "this id must match the file name"
         assert compose_config([f"preprocessing={option}"]).preprocessing.id == option
 
@@ -173,6 +182,16 @@ def test_mml_command_line_runs_and_plain_snakemake_then_has_nothing_to_do(tmp_pa
         "config"] == str(configs[0].relative_to(tmp_path))
     summary = json.loads((tmp_path / "results/study/summary.json").read_text())
     assert summary["steps"] == ["prepare_exp", "train_fold--sk_digits_0", "test_task--sk_digits_None", "finish_exp"]
+    # mml-snake's run shows the console of the default profile: a line per step, the table, the closing line
+    console = run.stderr.splitlines()
+    assert "4 steps to run on 2 cores: prepare_exp 1 · train_fold 1 · test_task 1 · finish_exp 1" in console, run.stderr
+    assert any(line.startswith("✓ train_fold--sk_digits_0  ") and "1 epoch" in line for line in console)
+    assert any(line.startswith("✓ finish_exp  ") for line in console) and console[-1].startswith("✓ 4 steps done in")
+    assert "rule train_fold:" not in run.stderr and "Finished jobid" not in run.stderr
+    # its overrides reach Snakemake as one composed file; overrides.yaml names the command that started the run
+    recorded = yaml.safe_load((tmp_path / "results/study/overrides.yaml").read_text())
+    assert "trainer.max_epochs=1" in recorded["overrides"] and recorded["configfiles"] == [str(configs[0].resolve())]
+    assert recorded["command"].startswith("mml-snake train proj=study ") and "--cores 2" in recorded["command"]
     # the same command, and plain snakemake with the written config: the same plan, nothing to do
     assert "Nothing to be done" in run_cli(tmp_path, *args, "-n").stdout
     plain = run_snakemake(tmp_path, "-n", configfiles=(configs[0],))

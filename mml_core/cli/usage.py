@@ -53,7 +53,8 @@ def usage() -> str:
         "MML's " + ", ".join(UNSUPPORTED_MODES) + f" are not in mml_core ({PROGRAM} <mode> says what to use).",
         _WIDTH, initial_indent="  ", subsequent_indent="  ",
     )
-    group_lines = [f"  {group:<15}{', '.join(options)}" for group, options in groups.items()]
+    width = max([13, *map(len, groups)]) + 2
+    group_lines = [f"  {group:<{width}}{', '.join(options)}" for group, options in groups.items()]
     unsupported = textwrap.wrap(", ".join(UNSUPPORTED) + ", continue (latest: a plain rerun)", _WIDTH,
                                 initial_indent="  ", subsequent_indent="  ")
     return "\n".join([
@@ -93,6 +94,9 @@ def usage() -> str:
         "snakemake's options and targets pass through: --cores N, -n, --profile DIR, --report FILE, -R RULE, pp ...",
         "(snakemake --help lists them). The composed config is written to results/<proj>/configs/<hash>.json, where",
         "every job reads it; `snakemake --configfile` of that file plans the same steps.",
+        "The console shows a line per step, its progress and result, and the summary table; Snakemake's own output:",
+        "  --logger-mml-view snakemake; less: --quiet (no progress lines) or --quiet all (only a failure).",
+        "The run's config.yaml and overrides.yaml (this command line) are written beside its results.",
         "  --cfg job      print the composed, validated config and exit",
         "  --multirun     refused: sweeps are configured with the sweep/hpo keys",
         "",
