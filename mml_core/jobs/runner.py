@@ -79,7 +79,7 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
     """
     started = time.time()
     cfg = read_job_config(config_file)
-    log = StepLayout.of(cfg.proj).log(step)
+    log = StepLayout.of_config(cfg).log(step)
     with job_log(log) as console, contextlib.ExitStack() as held:
         try:
             devices = held.enter_context(claim_gpus(gpus))

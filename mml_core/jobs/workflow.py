@@ -55,7 +55,7 @@ def run_workflow(
         ok = run_snakemake([*args, *(["--dry-run"] if dryrun else []), *targets])
     if not ok:
         raise WorkflowFailed(f"snakemake failed in {workdir}; the message above names the step and its log.")
-    summary = workdir / StepLayout.of(str(config["proj"])).root / SUMMARY_JSON
+    summary = workdir / StepLayout.of_config(config).root / SUMMARY_JSON
     if dryrun or not summary.is_file():
         return {}
     with open(summary) as fh:

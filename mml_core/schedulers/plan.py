@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ class Plan:
         # the demo rule writes all demo tasks at once; declared only while one of them is missing
         self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
         # MML's pp: (dataset, task) -> RAW task file, for every task that has a preprocessed version to write
-        pp = scheduler.resolved_cfg["preprocessing"]
+        pp = self.preprocessing = scheduler.resolved_cfg["preprocessing"]
         self.preprocessing_id = pp["id"]
         self.preprocess_sources: dict[tuple[str, str], str] = {}
         if pp["id"] != NO_PREPROCESSING and pp["pipeline"]:
@@ -92,6 +93,13 @@ class Plan:
     def preprocess_pattern(self) -> str:
         """The output pattern of the preprocess rule (wildcards ``dataset`` and ``task``)."""
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
+
+    @property
+    def job_config_param(self) -> Callable[[Any, Any], str]:
+        """The job config file as a params function of ``(wildcards, output)``: Snakemake counts such a
+        function as derived from the output and leaves it out of the params trigger (the file's name
+        changes with every config change; the config slices in ``params.config`` decide what reruns)."""
+        return lambda wildcards, output: self.job_config
 
     def write_job_config(self) -> Path:
         """Write the config file the jobs read (once per distinct config; see the module docstring)."""
@@ -138,6 +146,10 @@ class Plan:
     def priority(self, kind: str) -> int:
         """Higher for kinds earlier in the schedule (prepare_exp highest)."""
         return len(self.kinds) - list(self.kinds).index(kind)
+
+    def step_inputs(self, wildcards: Any) -> list[str]:
+        """The inputs of the generated rules' job ``step`` (their input function)."""
+        return self.input_files(self.step(wildcards.step))
 
     def step(self, name: str) -> int:
         """Index of the step called ``name`` (a generated rule's ``step`` wildcard)."""

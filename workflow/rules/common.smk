@@ -1,16 +1,18 @@
 # Build the schedule from the validated config. Bad config stops here with one clear message.
+from snakemake.common import get_function_params, overwrite_function_params
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 from mml_core.config import ConfigError
 from mml_core.jobs.locks import check_writable, clear_stale_locks
-from mml_core.schedulers.plan import Plan
 from mml_core.schedulers.provenance import stale_results_message
-from mml_core.schedulers.registry import build_scheduler
+from mml_core.sweeps import build_plan
 from mml_core.tasks import TagError, TaskFileError, TaskNotFoundError
 
 try:
-    PLAN = Plan(build_scheduler(config))
+    # one experiment (Plan), or the trials of a sweep (SweepPlan, see workflow/rules/sweep.smk); only
+    # the main process asks an Optuna study for trials, never a cluster job re-reading this file
+    PLAN = build_plan(config, may_ask=workflow.exec_mode == ExecMode.DEFAULT, checkpoints=checkpoints)
 except (ConfigError, TaskNotFoundError, TaskFileError, TagError) as exc:
     raise WorkflowError(f"mml_core: {exc}") from None
 
@@ -23,11 +25,15 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))
 
 # Every step runs as `python -m mml_core.jobs.runner` with the interpreter running Snakemake (with
 # mml_core installed). `exec`: signals reach the job itself, not a shell that would orphan it. The
-# job reads the config from the file PLAN.write_job_config() writes before the first job runs.
+# job reads the config from the file PLAN.write_job_config() writes before the first job runs; its
+# path is the params function JOB_CONFIG (left out of the params trigger, see Plan.job_config_param).
 RUN_STEP = (
-    f"exec {sys.executable} -m mml_core.jobs.runner --config {PLAN.job_config} "
+    f"exec {sys.executable} -m mml_core.jobs.runner --config {{params.job_config:q}} "
     "--threads {threads} --gpus {resources.gpu} --step "
 )
+JOB_CONFIG = PLAN.job_config_param
+# Snakemake inspects a params function's signature per job; record it once (as steps.smk does)
+overwrite_function_params(JOB_CONFIG, get_function_params(JOB_CONFIG))
 
 # A run killed with SIGKILL leaves Snakemake's lock behind; only the main process (not cluster
 # jobs, which re-read this file) clears locks that no snakemake on this host holds any more.

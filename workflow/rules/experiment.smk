@@ -13,6 +13,7 @@ rule prepare_exp:
         PLAN.log_path(0),
     params:
         config=PLAN.params("prepare_exp"),
+        job_config=JOB_CONFIG,
     priority: PLAN.priority("prepare_exp")
     threads: PLAN.threads("prepare_exp")
     resources:
@@ -23,9 +24,9 @@ rule prepare_exp:
 
 rule finish_exp:
     input:
-        **PLAN.inputs(len(PLAN.names) - 1),
+        **PLAN.inputs(-1),
     output:
-        metrics=PLAN.metrics_path(len(PLAN.names) - 1),
+        metrics=PLAN.metrics_path(-1),
         summary=PLAN.finish_outputs()["summary"],
         **{
             key: report(
@@ -39,9 +40,10 @@ rule finish_exp:
             for key, spec in outputs.REPORTED.items()
         },
     log:
-        PLAN.log_path(len(PLAN.names) - 1),
+        PLAN.log_path(-1),
     params:
         config=PLAN.params("finish_exp"),
+        job_config=JOB_CONFIG,
     priority: PLAN.priority("finish_exp")
     threads: PLAN.threads("finish_exp")
     resources:

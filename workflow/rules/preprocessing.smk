@@ -15,6 +15,6 @@ if PLAN.preprocess_sources:
         log:
             str(PLAN.layout.logs_dir / "preprocess" / "{dataset}_{task}.log"),
         params:
-            preprocessing=PLAN.params("prepare_exp")["preprocessing"],
+            preprocessing=PLAN.preprocessing,
         script:
             "../scripts/preprocess.py"

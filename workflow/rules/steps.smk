@@ -8,11 +8,8 @@
 # callable Snakemake has to inspect per job: one input function, everything else static.
 
 
-from snakemake.common import get_function_params, overwrite_function_params
-
-
 def step_inputs(wildcards):
-    return PLAN.input_files(PLAN.step(wildcards.step))
+    return PLAN.step_inputs(wildcards)
 
 
 # Snakemake inspects an input function's signature twice per job (~45 us each: 0.9 s of a
@@ -33,6 +30,7 @@ for spec in PLAN.rules():
             spec.log,
         params:
             config=PLAN.params(spec.kind),
+            job_config=JOB_CONFIG,
         wildcard_constraints:
             step=spec.names,
         priority: spec.priority
