@@ -63,3 +63,11 @@ def run_snakemake(
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
+
+
+def no_torch_env(folder: Path) -> dict[str, str]:
+    """An environment in which importing torch, Lightning or torchmetrics raises (planning must not)."""
+    for name in ("torch", "pytorch_lightning", "lightning", "torchmetrics"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported while planning')\n")
+    return {"PYTHONPATH": str(folder)}

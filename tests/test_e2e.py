@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_workdir, run_snakemake
+from conftest import REPO, copy_workdir, no_torch_env, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -100,13 +100,9 @@ def test_report_collects_the_summary_table_and_every_plot(finished_quick, tmp_pa
 
 
 def test_dry_run_lists_every_step_without_importing_torch(tmp_path):
-    blocker = tmp_path / "block"
-    for name in ("torch", "pytorch_lightning", "lightning", "torchmetrics"):
-        (blocker / name).mkdir(parents=True)
-        (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported while planning')\n")
     work = tmp_path / "work"
     work.mkdir()
-    dry = run_snakemake(work, "-n", configfiles=(), env={"PYTHONPATH": str(blocker)})
+    dry = run_snakemake(work, "-n", configfiles=(), env=no_torch_env(tmp_path / "block"))
     assert job_counts(dry.stdout) == {
         "demo_tasks": 1, "prepare_exp": 1, "train_fold": 5, "predict_fold": 5, "test_task": 1, "finish_exp": 1,
         "all": 1,

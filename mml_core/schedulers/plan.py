@@ -122,6 +122,9 @@ class Plan:
         """finish_exp's outputs besides its metrics.json, by name (see :mod:`mml_core.results.outputs`)."""
         return {key: str(self.root / path) for key, path in outputs.FINISH_OUTPUTS.items()}
 
+    # labels the report adds to every output of finish_exp (a sweep: the trial)
+    report_labels: dict[str, str] = {}
+
     @property
     def final_targets(self) -> list[str]:
         """What ``rule all`` asks for: every output of finish_exp, its metrics.json last."""

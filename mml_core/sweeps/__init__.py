@@ -15,19 +15,23 @@ is used (planning an Optuna sweep, its batch jobs and the summary's plots), neve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from mml_core.config import from_snakemake
+from mml_core.results.outputs import SUMMARY_JSON
 from mml_core.schedulers.plan import Plan
 from mml_core.schedulers.registry import build_scheduler
-from mml_core.sweeps.best import with_best_params
+from mml_core.schedulers.steps import StepLayout
+from mml_core.sweeps import outputs
+from mml_core.sweeps.best import best_params_source, with_best_params
 from mml_core.sweeps.plan import SweepPlan
 from mml_core.sweeps.space import SearchSpaceError
 from mml_core.sweeps.study import SweepError
 
-__all__ = ["SearchSpaceError", "SweepError", "SweepPlan", "build_plan"]
+__all__ = ["SearchSpaceError", "SweepError", "SweepPlan", "build_plan", "summary_path"]
 
 
 def build_plan(config: Mapping | DictConfig, may_ask: bool = False, checkpoints: Any = None) -> Plan | SweepPlan:
@@ -36,8 +40,18 @@ def build_plan(config: Mapping | DictConfig, may_ask: bool = False, checkpoints:
     ``may_ask`` and ``checkpoints`` (Snakemake's): see :class:`SweepPlan`.
     """
     cfg = from_snakemake(config)
-    if cfg.use_best_params is not False:
+    if best_params_source(cfg) is not None:
         return Plan(build_scheduler(with_best_params(cfg)))
     if cfg.search_space:
         return SweepPlan(cfg, may_ask=may_ask, checkpoints=checkpoints)
     return Plan(build_scheduler(cfg))
+
+
+def summary_path(config: Mapping | DictConfig) -> Path:
+    """The file that holds a run's ``return_value``: the experiment's ``summary.json``, or a sweep's
+    ``sweep.json`` (its best trial's)."""
+    cfg = from_snakemake(config)
+    root = StepLayout.of_config(cfg).root
+    if cfg.search_space and best_params_source(cfg) is None:
+        return root / outputs.SWEEP_JSON
+    return root / SUMMARY_JSON

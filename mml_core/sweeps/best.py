@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from mml_core.schedulers.steps import StepLayout
@@ -23,10 +24,20 @@ from mml_core.sweeps.trials import set_key
 logger = logging.getLogger(__name__)
 
 
+def best_params_source(cfg: DictConfig) -> str | None:
+    """The proj whose sweep ``use_best_params`` names, or None. Snakemake's ``--config
+    use_best_params=true`` arrives as the string 'true': YAML's booleans count as booleans."""
+    choice = cfg.use_best_params
+    if isinstance(choice, str) and isinstance(yaml.safe_load(choice), bool):
+        choice = yaml.safe_load(choice)
+    if choice is False:
+        return None
+    return cfg.proj if choice is True else str(choice)
+
+
 def with_best_params(cfg: DictConfig) -> dict[str, Any]:
     """The plain config of ``cfg`` with the best params of the sweep ``use_best_params`` names."""
-    choice = cfg.use_best_params
-    source = cfg.proj if choice is True else str(choice)
+    source = best_params_source(cfg)
     path = StepLayout.of(source).root / SWEEP_JSON
     if not path.is_file():
         raise SweepError(

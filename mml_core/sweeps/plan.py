@@ -28,7 +28,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mml_core.config import ConfigError, config_hash
+from mml_core.config import ConfigError, config_hash, from_snakemake
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import NON_RESULT_KEYS
 from mml_core.schedulers.plan import Plan, RuleSpec
@@ -85,22 +85,21 @@ class SweepPlan:
             for name in self._grid:
                 self.plan_of(name)
         else:
+            if not self.hpo["trials"]:
+                raise SearchSpaceError("hpo.trials must be the number of trials of an Optuna study (e.g. 20).")
+            self._check_values()
             self.study = SweepStudy(
                 name=self.hpo["study_name"] or self.config["proj"],
                 storage=self.hpo["storage"] or str(self.root / outputs.JOURNAL),
                 direction=self.hpo["direction"],
                 sampler=self.hpo["sampler"],
                 seed=self.config["seed"],
-                n_trials=self.hpo["trials"] or 0,
+                n_trials=self.hpo["trials"],
                 n_jobs=self.hpo["n_jobs"],
                 dimensions=self.dimensions,
                 identity={"config": self._shared_config()},
             )
-            if not self.hpo["trials"]:
-                raise SearchSpaceError("hpo.trials must be a number of trials for an Optuna study (e.g. 20).")
             self.trial_constraint = r"trial-\d\d\d+"
-            # every key must be one the trials can set: check a trial with the lowest values now
-            self._build(Trial("probe", 0, {d.key: d.values[0] for d in self.dimensions}))
 
     # -- trials ---------------------------------------------------------------------------------
 
@@ -116,6 +115,26 @@ class SweepPlan:
             if isinstance(node, dict):
                 node.pop(last, None)
         return shared
+
+    def _check_values(self) -> None:
+        """Before a study asks anything: every choice (and both bounds of an interval) must give a
+        valid config, and the trial with the first values a schedule with the base's step kinds."""
+        first = {d.key: d.values[0] for d in self.dimensions}
+        for dimension in self.dimensions:
+            for value in dimension.values:
+                trial = Trial("probe", 0, {**first, dimension.key: value})
+                self._validated(lambda trial=trial: from_snakemake(trial_config(self.config, trial)), trial)
+        self._build(Trial("probe", 0, first))
+
+    def _validated(self, build: Callable[[], Any], trial: Trial) -> Any:
+        """``build()``, with a config error named as the search space's."""
+        try:
+            return build()
+        except SearchSpaceError:
+            raise
+        except ConfigError as exc:
+            keys = ", ".join(d.key for d in self.dimensions)
+            raise SearchSpaceError(f"search_space ({keys}), trial {trial.name} {dict(trial.params)}: {exc}") from None
 
     def trials(self) -> list[Trial]:
         """The trials known now: the whole grid, or the Optuna trials asked so far."""
@@ -147,13 +166,8 @@ class SweepPlan:
         }  # fmt: skip
 
     def _build(self, trial: Trial) -> Plan:
-        try:
-            plan = Plan(build_scheduler(trial_config(self.config, trial, self._callbacks(trial))))
-        except SearchSpaceError:
-            raise
-        except ConfigError as exc:
-            keys = ", ".join(d.key for d in self.dimensions)
-            raise SearchSpaceError(f"search_space ({keys}), trial {trial.name}: {exc}") from None
+        config = trial_config(self.config, trial, self._callbacks(trial))
+        plan = self._validated(lambda: Plan(build_scheduler(config)), trial)
         extra = set(plan.kinds) - set(self.base.kinds)
         if extra:
             raise SearchSpaceError(
@@ -202,6 +216,9 @@ class SweepPlan:
     def finish_outputs(self) -> dict[str, str]:
         """finish_exp's outputs besides metrics.json, as patterns."""
         return {key: str(self._pattern.root / Path(path).relative_to(self.root)) for key, path in self.base.finish_outputs().items()}
+
+    # the report tells the trials' summaries and plots apart by this label
+    report_labels = {"trial": "{trial}"}
 
     def rules(self) -> list[RuleSpec]:
         """The base experiment's generated rules with the trial patterns."""

@@ -38,6 +38,8 @@ FIXED_KEYS = {
 }
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.S)
 _FUNCTIONS = ("choice", "range", "interval", "tag", "int")
+# a dotted config key: names of letters, digits, "_" and "-"
+_KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
 # Optuna's categorical choices hold these types only
 _CATEGORICAL = (type(None), bool, int, float, str)
 
@@ -212,8 +214,12 @@ def parse_space(space: Mapping[str, Any]) -> list[Dimension]:
     """Every dimension of ``search_space``, sorted by key (the order names and records use)."""
     dimensions = []
     for key, value in sorted(flatten(space).items()):
-        if not key or any(not part for part in key.split(".")):
-            raise SearchSpaceError(f"search_space key '{key}' is not a dotted config key such as optimizer.lr.")
+        if not _KEY.match(key):
+            raise SearchSpaceError(
+                f"search_space key '{key}' is not a dotted config key such as optimizer.lr. Inside a YAML flow "
+                "mapping ({...}) a sweep expression is cut at its commas: write search_space in block style "
+                "(one key per line) or quote the expression, e.g. {optimizer.lr: \"interval(0.001, 0.1)\"}."
+            )
         top = key.split(".", 1)[0]
         if top in FIXED_KEYS:
             raise SearchSpaceError(

@@ -71,8 +71,13 @@ def open_storage(storage: str, create: bool) -> optuna.storages.BaseStorage | No
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # Optuna skips a line it cannot read at the end of a journal; a file of something else
+        # must not be taken for an empty journal (the study would append to it)
+        first = path.open("rb").readline() if path.is_file() else b""
+        if first and "op_code" not in json.loads(first):
+            raise ValueError("its first line is no journal entry")
         return JournalStorage(JournalFileBackend(str(path)))
-    except (ValueError, UnicodeDecodeError, KeyError) as exc:
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise SweepError(
             f"hpo.storage {path} is not an Optuna journal file ({type(exc).__name__}: {exc}). Point hpo.storage at "
             "the study's journal file, or at a new path (null: results/<proj>/sweep/study.journal)."
@@ -191,13 +196,15 @@ class SweepStudy:
         """The trials of batch ``index``; with ``ask``, the missing ones are asked first.
 
         Its size is ``hpo.n_jobs``, or what is left of ``hpo.trials`` after the batches before it;
-        an empty list means the study has all its trials. Only the planning process asks.
+        an empty list means the study has all its trials. A told batch is closed (``hpo.n_jobs``
+        raised later changes the batches to come). Only the planning process asks.
         """
         trials = self.trials()
         earlier = [t for t in trials if t.user_attrs.get(BATCH_ATTR, -1) < index]
         own = [t for t in trials if t.user_attrs.get(BATCH_ATTR) == index]
         wanted = min(self.n_jobs, self.n_trials - len(earlier))
-        if not ask or len(own) >= wanted:
+        told = bool(own) and all(t.state.is_finished() for t in own)
+        if not ask or told or len(own) >= wanted:
             return own
         unfinished = [t.number for t in earlier if not t.state.is_finished()]
         if unfinished:

@@ -34,7 +34,7 @@ rule finish_exp:
                 caption=outputs.caption(spec.caption),
                 category=spec.category,
                 subcategory=spec.subcategory,
-                labels=dict(spec.labels),
+                labels={**PLAN.report_labels, **spec.labels},
                 **({"patterns": list(spec.patterns)} if spec.patterns else {}),
             )
             for key, spec in outputs.REPORTED.items()

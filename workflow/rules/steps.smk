@@ -4,8 +4,10 @@
 # (a flat list: named inputs and outputs cost Snakemake 0.5 s more per 10,000 jobs, and the job
 # reads none of them by name).
 # Params: `config` is the slice of the config the command reads; Snakemake's params trigger
-# compares it, so a change reruns exactly the steps that read it. Planning cost grows with every
-# callable Snakemake has to inspect per job: one input function, everything else static.
+# compares it, so a change reruns exactly the steps that read it; `job_config` names the job's
+# config file (see common.smk). Planning cost grows with every callable Snakemake has to inspect
+# per job: one input function and JOB_CONFIG, everything else static (in a sweep, PLAN is a
+# SweepPlan: the paths carry the wildcard `trial` and the params are functions of it as well).
 
 
 def step_inputs(wildcards):
