@@ -119,7 +119,9 @@ def test_grid_killed_while_a_trial_trains_resumes_it_and_redoes_no_finished_tria
 
     finish(workdir, demo_data)
     for name, mtime in finished.items():
-        assert (workdir / "results/grid/trials" / name / TRAIN / "metrics.json").stat().st_mtime_ns == mtime, name
+        assert (
+            workdir / "results/grid/trials" / name / TRAIN / "metrics.json"
+        ).stat().st_mtime_ns == mtime, name
     for trial in killed:
         results = json.loads((trial / TRAIN / "metrics.json").read_text())["results"]
         assert results["resumed_from"] and results["resumed_from"].endswith("last.ckpt"), trial.name
@@ -159,7 +161,9 @@ def test_study_killed_twice_at_random_moments_ends_with_exactly_its_trials(tmp_p
     best = min(trials, key=lambda t: t.value)
     assert summary["best"]["number"] == best.number and summary["best"]["return_value"] == best.value
     for trial in trials:
-        recorded = json.loads((workdir / f"results/study/trials/trial-{trial.number:03d}/summary.json").read_text())
+        recorded = json.loads(
+            (workdir / f"results/study/trials/trial-{trial.number:03d}/summary.json").read_text()
+        )
         assert recorded["return_value"] == trial.value
 
     trained = {d.name: (d / TRAIN / "metrics.json").stat().st_mtime_ns for d in trial_dirs(workdir, "study")}
@@ -167,5 +171,7 @@ def test_study_killed_twice_at_random_moments_ends_with_exactly_its_trials(tmp_p
     trials = study_trials(workdir)
     assert [t.number for t in trials] == list(range(8)) and all(t.state.name == "COMPLETE" for t in trials)
     for name, mtime in trained.items():
-        assert (workdir / "results/study/trials" / name / TRAIN / "metrics.json").stat().st_mtime_ns == mtime, name
+        assert (
+            workdir / "results/study/trials" / name / TRAIN / "metrics.json"
+        ).stat().st_mtime_ns == mtime, name
     assert json.loads((workdir / "results/study/sweep.json").read_text())["trials_total"] == 8

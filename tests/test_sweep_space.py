@@ -53,7 +53,10 @@ def test_hydra_sweep_syntax_gives_the_values_and_optuna_distributions():
         ({"hpo.trials": [1, 2]}, "search_space key 'hpo.trials' cannot vary between trials"),
         ({"resources.train_fold.threads": [1, 2]}, "cannot vary between trials"),
         # what YAML makes of {optimizer.lr: interval(0.001, 0.1)}: the flow mapping cuts at the comma
-        ({"optimizer.lr": "interval(0.001", "0.1)": None}, "search_space key '0.1\\)' is not a dotted config key"),
+        (
+            {"optimizer.lr": "interval(0.001", "0.1)": None},
+            "search_space key '0.1\\)' is not a dotted config key",
+        ),
     ],
 )
 def test_bad_search_spaces_name_the_key_and_the_fix(entry, message):
@@ -86,7 +89,9 @@ def test_grid_names_are_stable_when_values_are_added_and_distinct():
 def test_trial_config_sets_dotted_keys_merges_mappings_and_names_the_trial():
     base = OmegaConf.to_container(load_config(["proj=study"]))
     plain = {**base, "search_space": {"optimizer.lr": [0.1]}}
-    trial = Trial("t1", 4, {"optimizer.lr": 0.1, "arch": {"drop_rate": 0.2}, "trainer.gradient_clip_val": 1.0})
+    trial = Trial(
+        "t1", 4, {"optimizer.lr": 0.1, "arch": {"drop_rate": 0.2}, "trainer.gradient_clip_val": 1.0}
+    )
     config = trial_config(plain, trial)
     assert config["optimizer"]["lr"] == 0.1 and config["optimizer"]["_target_"] == "torch.optim.Adam"
     assert config["arch"] == {**base["arch"], "drop_rate": 0.2}  # merged, not replaced
@@ -96,3 +101,13 @@ def test_trial_config_sets_dotted_keys_merges_mappings_and_names_the_trial():
     assert plain["optimizer"]["lr"] != 0.1  # the sweep's own config is untouched
     with pytest.raises(SearchSpaceError, match="config key 'optimizer.lr' holds 0.1, not a section"):
         set_key(config, "optimizer.lr.x", 1)
+
+
+def test_a_runs_return_value_comes_from_its_summary_or_its_sweeps():
+    from mml_core.sweeps import summary_path
+
+    sweep = {"proj": "s", "search_space": {"seed": [1, 2]}}
+    assert summary_path(load_config({"proj": "s"})).as_posix() == "results/s/summary.json"
+    assert summary_path(load_config(sweep)).as_posix() == "results/s/sweep.json"
+    # use_best_params runs one experiment; Snakemake's --config delivers the boolean as a string
+    assert summary_path(load_config({**sweep, "use_best_params": "true"})).as_posix() == "results/s/summary.json"

@@ -51,9 +51,7 @@ STUDY = textwrap.dedent(
       pruning: {_target_: optuna.pruners.ThresholdPruner, upper: 2.29}
     """
 )
-TRIAL_NAMES = {
-    f"optimizer.lr={lr}+sampling.batch_size={bs}" for lr in ("0.01", "0.001") for bs in (16, 32)
-}
+TRIAL_NAMES = {f"optimizer.lr={lr}+sampling.batch_size={bs}" for lr in ("0.01", "0.001") for bs in (16, 32)}
 
 
 def sweep(workdir: Path, text: str, *args: str, data: Path, config=(), **kwargs):
@@ -115,7 +113,9 @@ def test_grid_sweep_runs_every_combination_as_an_experiment_and_names_the_best(f
 def test_grid_rerun_does_nothing_and_added_values_run_only_the_new_trials(grid_copy, demo_data):
     again = sweep(grid_copy, GRID, "--cores", "2", data=demo_data)
     assert "Nothing to be done" in again.stdout + again.stderr
-    more = sweep(grid_copy, GRID, "-n", data=demo_data, config=["search_space={sampling.batch_size: [16, 32, 64]}"])
+    more = sweep(
+        grid_copy, GRID, "-n", data=demo_data, config=["search_space={sampling.batch_size: [16, 32, 64]}"]
+    )
     assert job_counts(more.stdout) == {
         "prepare_exp": 2, "train_fold": 2, "finish_exp": 2, "sweep_summary": 1, "all": 1
     }  # fmt: skip
@@ -126,7 +126,13 @@ def test_dry_run_of_a_grid_lists_every_trial_without_torch_and_writes_nothing(tm
     work = tmp_path / "work"
     work.mkdir()
     dry = sweep(work, GRID, "-n", data=demo_data, env=no_torch_env(tmp_path / "block"))
-    assert job_counts(dry.stdout) == {"prepare_exp": 4, "train_fold": 4, "finish_exp": 4, "sweep_summary": 1, "all": 1}
+    assert job_counts(dry.stdout) == {
+        "prepare_exp": 4,
+        "train_fold": 4,
+        "finish_exp": 4,
+        "sweep_summary": 1,
+        "all": 1,
+    }
     for name in TRIAL_NAMES:
         assert f"results/grid/trials/{name}/steps/train_fold--sk_digits_0/metrics.json" in dry.stdout
     assert not (work / "results").exists()
@@ -135,8 +141,14 @@ def test_dry_run_of_a_grid_lists_every_trial_without_torch_and_writes_nothing(tm
 def test_report_shows_the_sweep_and_tells_the_trials_apart(grid_copy, demo_data):
     sweep(grid_copy, GRID, "--report", "report.html", data=demo_data)
     html = (grid_copy / "report.html").read_text()
-    for text in ("sweep.md", "sweep.csv", "optimization_history.png", "parallel_coordinates.png",
-                 "param_importances.png", "trials (best marked)"):
+    for text in (
+        "sweep.md",
+        "sweep.csv",
+        "optimization_history.png",
+        "parallel_coordinates.png",
+        "param_importances.png",
+        "trials (best marked)",
+    ):
         assert text in html, text
     for name in TRIAL_NAMES:
         assert name in html  # the trial label of each trial's summary and plots
@@ -195,14 +207,18 @@ def test_optuna_study_in_batches_with_pruning(tmp_path, demo_data):
     from mml_core.sweeps.study import open_storage
 
     root = tmp_path / "results/study"
-    study = optuna.load_study(study_name="study", storage=open_storage(str(root / "sweep/study.journal"), False))
+    study = optuna.load_study(
+        study_name="study", storage=open_storage(str(root / "sweep/study.journal"), False)
+    )
     assert [(t.number, t.user_attrs["mml_batch"]) for t in study.trials] == [(0, 0), (1, 0), (2, 1)]
     summary = read_json(root / "sweep.json")
     states = {row["number"]: row["status"] for row in summary["trials"]}
     assert states == {t.number: t.state.name for t in study.trials}
     pruned = set()
     for trial in study.trials:
-        train = read_json(root / f"trials/trial-{trial.number:03d}/steps/train_fold--sk_digits_0/metrics.json")
+        train = read_json(
+            root / f"trials/trial-{trial.number:03d}/steps/train_fold--sk_digits_0/metrics.json"
+        )
         first_val_loss = train["results"]["history"][0]["val/sk_digits/loss"]
         if first_val_loss > 2.29:  # the pruner's threshold: stopped after the first of two epochs
             pruned.add(trial.number)
@@ -224,11 +240,15 @@ def test_storage_of_another_study_is_refused_and_loses_nothing(tmp_path, demo_da
 
     journal = tmp_path / "results/study/sweep/study.journal"
     other = optuna.create_study(study_name="study", storage=open_storage(str(journal), create=True))
-    other.set_user_attr(IDENTITY_ATTR, {"direction": "minimize", "search_space": {"arch.drop_rate": {}}, "config": {}})
+    other.set_user_attr(
+        IDENTITY_ATTR, {"direction": "minimize", "search_space": {"arch.drop_rate": {}}, "config": {}}
+    )
     before = journal.read_bytes()
     bad = sweep(tmp_path, STUDY, "-n", data=demo_data, check=False)
     output = bad.stdout + bad.stderr
-    assert bad.returncode != 0 and "was created for another sweep" in output and "hpo.study_name" in output, output
+    assert bad.returncode != 0 and "was created for another sweep" in output and "hpo.study_name" in output, (
+        output
+    )
     assert journal.read_bytes() == before
     # a journal file holding only another study (e.g. another proj's)
     bad = sweep(tmp_path, STUDY, "-n", data=demo_data, config=["hpo={study_name: mine}"], check=False)
@@ -240,7 +260,9 @@ def test_storage_of_another_study_is_refused_and_loses_nothing(tmp_path, demo_da
 
 
 @pytest.mark.parametrize(("example", "trained"), [("sweep_grid.yaml", 4), ("sweep_tpe.yaml", 2)])
-def test_example_sweeps_plan_their_first_trials_and_pass_snakemake_lint(tmp_path, demo_data, example, trained):
+def test_example_sweeps_plan_their_first_trials_and_pass_snakemake_lint(
+    tmp_path, demo_data, example, trained
+):
     files = (REPO / "config" / example,)
     dry = run_snakemake(tmp_path, "-n", configfiles=files, config=[f"data_dir={demo_data}"])
     assert job_counts(dry.stdout)["train_fold"] == trained  # a grid: every trial; a study: its first batch

@@ -100,7 +100,9 @@ def parallel_coordinates(summary: Mapping[str, Any], out: Path) -> Figure:
         is_best = row["trial"] == best
         ax.plot(range(len(ys)), ys, color="C3" if is_best else colour(scaled[i]), linewidth=2.5 if is_best else 1.2,
                 alpha=1.0 if is_best else 0.8, zorder=3 if is_best else 2)  # fmt: skip
-    for position, (_, ticks, labels) in enumerate([*axes_values, ([0.0, 1.0], [0.0, 1.0], [f"{low:.4g}", f"{high:.4g}"])]):
+    for position, (_, ticks, labels) in enumerate(
+        [*axes_values, ([0.0, 1.0], [0.0, 1.0], [f"{low:.4g}", f"{high:.4g}"])]
+    ):
         ax.axvline(position, color="0.4", linewidth=0.8)
         for tick, label in zip(ticks, labels):
             ax.text(position + 0.03, tick, label, fontsize=7, va="center")
@@ -139,7 +141,9 @@ def importances(summary: Mapping[str, Any]) -> dict[str, float]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=summary["direction"])
     for row, values in zip(rows, params):
-        study.add_trial(optuna.trial.create_trial(params=values, distributions=distributions, value=row["return_value"]))
+        study.add_trial(
+            optuna.trial.create_trial(params=values, distributions=distributions, value=row["return_value"])
+        )
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     return dict(optuna.importance.get_param_importances(study, evaluator=evaluator, params=varied))
 

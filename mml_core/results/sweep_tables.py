@@ -53,7 +53,9 @@ def markdown(summary: Mapping[str, Any]) -> str:
     for row in summary["trials"]:
         name = f"**{row['trial']}**" if best and row["trial"] == best["trial"] else row["trial"]
         cells = [_cell(row["params"].get(k)).replace("|", "&#124;") for k in keys]
-        lines.append(_row([name, *cells, _cell(row["return_value"]), row["status"], f"{row['wall_time_s']:.1f}"]))
+        lines.append(
+            _row([name, *cells, _cell(row["return_value"]), row["status"], f"{row['wall_time_s']:.1f}"])
+        )
     return "\n".join(lines) + "\n"
 
 

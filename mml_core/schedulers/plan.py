@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -95,11 +94,9 @@ class Plan:
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
     @property
-    def job_config_param(self) -> Callable[[Any, Any], str]:
-        """The job config file as a params function of ``(wildcards, output)``: Snakemake counts such a
-        function as derived from the output and leaves it out of the params trigger (the file's name
-        changes with every config change; the config slices in ``params.config`` decide what reruns)."""
-        return lambda wildcards, output: self.job_config
+    def job_config_arg(self) -> str:
+        """The job config file as the shell line of every step names it (a sweep's differs per trial)."""
+        return self.job_config
 
     def write_job_config(self) -> Path:
         """Write the config file the jobs read (once per distinct config; see the module docstring)."""
@@ -124,6 +121,8 @@ class Plan:
 
     # labels the report adds to every output of finish_exp (a sweep: the trial)
     report_labels: dict[str, str] = {}
+    # params the step rules add for the shell line (a sweep: the trial's config file)
+    job_params: dict[str, Any] = {}
 
     @property
     def final_targets(self) -> list[str]:

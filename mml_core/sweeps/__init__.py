@@ -34,7 +34,9 @@ from mml_core.sweeps.study import SweepError
 __all__ = ["SearchSpaceError", "SweepError", "SweepPlan", "build_plan", "summary_path"]
 
 
-def build_plan(config: Mapping | DictConfig, may_ask: bool = False, checkpoints: Any = None) -> Plan | SweepPlan:
+def build_plan(
+    config: Mapping | DictConfig, may_ask: bool = False, checkpoints: Any = None
+) -> Plan | SweepPlan:
     """The plan of a config: one experiment, one with a finished sweep's best params, or a sweep.
 
     ``may_ask`` and ``checkpoints`` (Snakemake's): see :class:`SweepPlan`.

@@ -28,7 +28,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mml_core.config import ConfigError, config_hash, from_snakemake
+from mml_core.config import ConfigError, from_snakemake
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import NON_RESULT_KEYS
 from mml_core.schedulers.plan import Plan, RuleSpec
@@ -44,6 +44,9 @@ PRUNING_CALLBACK = "hpo_pruning"
 
 class SweepPlan:
     """The trials of a sweep as file targets (see the module docstring); the rule files use it as a ``Plan``."""
+
+    # the report tells the trials' summaries and plots apart by this label
+    report_labels = {"trial": "{trial}"}
 
     def __init__(self, cfg: DictConfig, may_ask: bool = False, checkpoints: Any = None):
         """``may_ask``: this process plans the run (the main snakemake), so it may ask new trials;
@@ -61,7 +64,11 @@ class SweepPlan:
         self.preprocessed_files = self.base.preprocessed_files
         self.preprocess_pattern = self.base.preprocess_pattern
         self.preprocessing = self.base.preprocessing
-        self.priority, self.threads, self.resources = self.base.priority, self.base.threads, self.base.resources
+        self.priority, self.threads, self.resources = (
+            self.base.priority,
+            self.base.threads,
+            self.base.resources,
+        )
         self._pattern = StepLayout.of(self.config["proj"], "{trial}")
         self._may_ask = may_ask
         self._checkpoints = checkpoints
@@ -86,7 +93,9 @@ class SweepPlan:
                 self.plan_of(name)
         else:
             if not self.hpo["trials"]:
-                raise SearchSpaceError("hpo.trials must be the number of trials of an Optuna study (e.g. 20).")
+                raise SearchSpaceError(
+                    "hpo.trials must be the number of trials of an Optuna study (e.g. 20)."
+                )
             self._check_values()
             self.study = SweepStudy(
                 name=self.hpo["study_name"] or self.config["proj"],
@@ -97,7 +106,8 @@ class SweepPlan:
                 n_trials=self.hpo["trials"],
                 n_jobs=self.hpo["n_jobs"],
                 dimensions=self.dimensions,
-                identity={"config": self._shared_config()},
+                # what the trials' results depend on besides their params: a study continues only with it
+                identity={"config": self._shared_config(), "pruning": self.hpo["pruning"]},
             )
             self.trial_constraint = r"trial-\d\d\d+"
 
@@ -134,7 +144,9 @@ class SweepPlan:
             raise
         except ConfigError as exc:
             keys = ", ".join(d.key for d in self.dimensions)
-            raise SearchSpaceError(f"search_space ({keys}), trial {trial.name} {dict(trial.params)}: {exc}") from None
+            raise SearchSpaceError(
+                f"search_space ({keys}), trial {trial.name} {dict(trial.params)}: {exc}"
+            ) from None
 
     def trials(self) -> list[Trial]:
         """The trials known now: the whole grid, or the Optuna trials asked so far."""
@@ -144,10 +156,10 @@ class SweepPlan:
 
     def trial(self, name: str) -> Trial:
         """The trial called ``name``."""
-        found = self._grid.get(name) if self.study is None else next((t for t in self.trials() if t.name == name), None)
-        if found is None:
-            raise KeyError(f"No trial '{name}' in the sweep of {self.root} (known: {[t.name for t in self.trials()][:5]}).")
-        return found
+        known = self._grid if self.study is None else {t.name: t for t in self.trials()}
+        if name not in known:
+            raise KeyError(f"No trial '{name}' in the sweep of {self.root} (known: {sorted(known)[:5]}).")
+        return known[name]
 
     def _callbacks(self, trial: Trial) -> dict[str, Any]:
         pruning = self.hpo["pruning"]
@@ -197,7 +209,10 @@ class SweepPlan:
 
     def inputs(self, ix: int) -> dict[str, Callable[[Any], list[str]]]:
         """The named inputs of prepare_exp (0) or finish_exp (-1), per trial."""
-        return {key: (lambda wildcards, key=key: self.plan_of(wildcards.trial).inputs(ix)[key]) for key in ("deps", "tasks")}
+        return {
+            key: (lambda wildcards, key=key: self.plan_of(wildcards.trial).inputs(ix)[key])
+            for key in ("deps", "tasks")
+        }
 
     def step_inputs(self, wildcards: Any) -> list[str]:
         """The inputs of the generated rules' job ``(trial, step)``."""
@@ -208,17 +223,22 @@ class SweepPlan:
         """The config slice of ``kind`` per trial (Snakemake's params trigger compares it)."""
         return lambda wildcards: self.plan_of(wildcards.trial).params(kind)
 
+    # the shell line names the trial's config file through the param job_config
+    job_config_arg = "{params.job_config:q}"
+
     @property
-    def job_config_param(self) -> Callable[[Any, Any], str]:
-        """The trial's job config file, as :attr:`Plan.job_config_param`."""
-        return lambda wildcards, output: self.plan_of(wildcards.trial).job_config
+    def job_params(self) -> dict[str, Callable[[Any, Any], str]]:
+        """``job_config``, the trial's config file, as a params function of ``(wildcards, output)``:
+        Snakemake counts such a function as derived from the output and leaves it out of the params
+        trigger (the file's name changes with every config change; ``params.config`` decides what reruns)."""
+        return {"job_config": lambda wildcards, output: self.plan_of(wildcards.trial).job_config}
 
     def finish_outputs(self) -> dict[str, str]:
         """finish_exp's outputs besides metrics.json, as patterns."""
-        return {key: str(self._pattern.root / Path(path).relative_to(self.root)) for key, path in self.base.finish_outputs().items()}
-
-    # the report tells the trials' summaries and plots apart by this label
-    report_labels = {"trial": "{trial}"}
+        return {
+            key: str(self._pattern.root / Path(path).relative_to(self.root))
+            for key, path in self.base.finish_outputs().items()
+        }
 
     def rules(self) -> list[RuleSpec]:
         """The base experiment's generated rules with the trial patterns."""
@@ -269,7 +289,9 @@ class SweepPlan:
 
     def _batch(self, index: int, ask: bool) -> list[Trial]:
         assert self.study is not None
-        return [Trial(optuna_name(t.number), t.number, dict(t.params)) for t in self.study.batch(index, ask=ask)]
+        return [
+            Trial(optuna_name(t.number), t.number, dict(t.params)) for t in self.study.batch(index, ask=ask)
+        ]
 
     def summary_inputs(self, wildcards: Any = None) -> dict[str, list[str]]:
         """The sweep summary's named inputs: ``summaries`` of every trial and, for a study, the
@@ -303,9 +325,13 @@ class SweepPlan:
             "direction": self.hpo["direction"],
             "study": {"name": study.name, "storage": study.storage} if study is not None else None,
             "search_space": {d.key: d.source for d in self.dimensions},
-            "config_hash": config_hash(self._shared_config()),
             "trials": [
-                {"name": t.name, "number": t.number, "params": dict(t.params), "summary": self.trial_summary(t.name)}
+                {
+                    "name": t.name,
+                    "number": t.number,
+                    "params": dict(t.params),
+                    "summary": self.trial_summary(t.name),
+                }
                 for t in self.trials()
             ],
         }

@@ -27,8 +27,16 @@ logger = logging.getLogger(__name__)
 class OptunaPruning(pl.Callback):
     """Report ``monitor`` per epoch to trial ``trial`` of ``study_name`` and stop when ``pruner`` says so."""
 
-    def __init__(self, storage: str, study_name: str, trial: int, monitor: str, pruner: optuna.pruners.BasePruner):
-        self.storage, self.study_name, self.number, self.monitor, self.pruner = storage, study_name, trial, monitor, pruner
+    def __init__(
+        self, storage: str, study_name: str, trial: int, monitor: str, pruner: optuna.pruners.BasePruner
+    ):
+        self.storage, self.study_name, self.number, self.monitor, self.pruner = (
+            storage,
+            study_name,
+            trial,
+            monitor,
+            pruner,
+        )
         self._trial: optuna.Trial | None = None
 
     def _open(self) -> optuna.Trial:
@@ -38,7 +46,9 @@ class OptunaPruning(pl.Callback):
             storage = open_storage(self.storage, create=False)
             study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
             study_id = storage.get_study_id_from_name(self.study_name)
-            self._trial = optuna.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, self.number))
+            self._trial = optuna.Trial(
+                study, storage.get_trial_id_from_study_id_trial_number(study_id, self.number)
+            )
         return self._trial
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -52,7 +62,9 @@ class OptunaPruning(pl.Callback):
         if trial.should_prune():
             trial.set_user_attr(PRUNED_ATTR, epoch)
             trainer.should_stop = True
-            logger.info("Pruned trial %d after epoch %d (%s=%.4g).", self.number, epoch, self.monitor, float(value))
+            logger.info(
+                "Pruned trial %d after epoch %d (%s=%.4g).", self.number, epoch, self.monitor, float(value)
+            )
 
     def state_dict(self) -> dict[str, Any]:
         """Nothing to restore on resume: the trial's reports live in the study."""

@@ -153,7 +153,9 @@ def _parse_call(key: str, name: str, body: str) -> Dimension:
         return Dimension(key, "choice", tuple(_literal(key, a) for a in args))
     if name == "range":
         if len(args) not in (2, 3):
-            raise SearchSpaceError(f"search_space key '{key}': write range(start, stop) or range(start, stop, step).")
+            raise SearchSpaceError(
+                f"search_space key '{key}': write range(start, stop) or range(start, stop, step)."
+            )
         start, stop, *step = (_number(key, a, "range") for a in args)
         step_value = step[0] if step else 1
         return Dimension(key, "range", _range_values(key, start, stop, step_value), step=step_value)
@@ -162,17 +164,23 @@ def _parse_call(key: str, name: str, body: str) -> Dimension:
             raise SearchSpaceError(f"search_space key '{key}': write interval(low, high).")
         low, high = (_number(key, a, "interval") for a in args)
         if not low < high:
-            raise SearchSpaceError(f"search_space key '{key}': interval({low}, {high}) is empty; low must be below high.")
+            raise SearchSpaceError(
+                f"search_space key '{key}': interval({low}, {high}) is empty; low must be below high."
+            )
         return Dimension(key, "interval", (low, high))
     inner = parse_value(key, args[-1]) if args else None
     if name == "tag":
         if len(args) != 2 or args[0] != "log" or inner is None or inner.kind != "interval":
-            raise SearchSpaceError(f"search_space key '{key}': write tag(log, interval(low, high)) for a log scale.")
+            raise SearchSpaceError(
+                f"search_space key '{key}': write tag(log, interval(low, high)) for a log scale."
+            )
         if inner.values[0] <= 0:
             raise SearchSpaceError(f"search_space key '{key}': a log scale needs a positive low bound.")
         return dataclasses.replace(inner, log=True)
     if len(args) != 1 or inner is None or inner.kind != "interval":
-        raise SearchSpaceError(f"search_space key '{key}': write int(interval(low, high)) for integers in between.")
+        raise SearchSpaceError(
+            f"search_space key '{key}': write int(interval(low, high)) for integers in between."
+        )
     return dataclasses.replace(inner, integer=True)
 
 
@@ -218,7 +226,7 @@ def parse_space(space: Mapping[str, Any]) -> list[Dimension]:
             raise SearchSpaceError(
                 f"search_space key '{key}' is not a dotted config key such as optimizer.lr. Inside a YAML flow "
                 "mapping ({...}) a sweep expression is cut at its commas: write search_space in block style "
-                "(one key per line) or quote the expression, e.g. {optimizer.lr: \"interval(0.001, 0.1)\"}."
+                '(one key per line) or quote the expression, e.g. {optimizer.lr: "interval(0.001, 0.1)"}.'
             )
         top = key.split(".", 1)[0]
         if top in FIXED_KEYS:

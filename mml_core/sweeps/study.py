@@ -19,8 +19,8 @@ summary: COMPLETE with the trial's ``return_value``, PRUNED when the pruning cal
 FAIL without a finite value. A trial already told is left as it is, so the job can be repeated
 after a kill.
 
-**Identity**: a study records its search space, direction and the config its trials run with
-(user attribute ``mml_identity``). A storage whose study of that name records another identity,
+**Identity**: a study records its search space, direction, pruning and the config its trials
+share (user attribute ``mml_identity``): each changes the trials' results. A storage whose study of that name records another identity,
 or a journal file holding only other studies, stops planning with the difference and the fix.
 """
 
@@ -85,14 +85,17 @@ def open_storage(storage: str, create: bool) -> optuna.storages.BaseStorage | No
 
 
 def _differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What differs between two study identities: each part's values, the config's top-level keys."""
     out = []
-    for part in ("direction", "search_space"):
-        if recorded.get(part) != current.get(part):
-            out.append(f"{part} {json.dumps(recorded.get(part))} -> {json.dumps(current.get(part))}")
-    old, new = recorded.get("config", {}), current.get("config", {})
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if keys:
-        out.append(f"config keys {keys}")
+    for part in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(part), current.get(part)
+        if old == new:
+            continue
+        if part == "config":
+            old, new = old or {}, new or {}
+            out.append(f"config keys {sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))}")
+        else:
+            out.append(f"{part} {json.dumps(old)} -> {json.dumps(new)}")
     return out
 
 
@@ -135,7 +138,9 @@ class SweepStudy:
         try:
             names = [s.study_name for s in storage.get_all_studies()]
         except Exception as exc:  # a database or file Optuna cannot read
-            raise SweepError(f"Cannot read the Optuna study storage {self.storage}: {type(exc).__name__}: {exc}.") from None
+            raise SweepError(
+                f"Cannot read the Optuna study storage {self.storage}: {type(exc).__name__}: {exc}."
+            ) from None
         if self.name not in names:
             if names and not is_url(self.storage):
                 raise SweepError(
@@ -208,7 +213,9 @@ class SweepStudy:
             return own
         unfinished = [t.number for t in earlier if not t.state.is_finished()]
         if unfinished:
-            raise RuntimeError(f"Batch {index} asked before trials {unfinished} of earlier batches were told.")
+            raise RuntimeError(
+                f"Batch {index} asked before trials {unfinished} of earlier batches were told."
+            )
         return own + self._ask(index, wanted - len(own), trials)
 
     def _sampler(self, number: int) -> optuna.samplers.BaseSampler:
@@ -244,7 +251,9 @@ class SweepStudy:
         return asked
 
 
-def tell_trials(storage: str, study_name: str, numbers: Sequence[int], values: Sequence[float | None]) -> list[str]:
+def tell_trials(
+    storage: str, study_name: str, numbers: Sequence[int], values: Sequence[float | None]
+) -> list[str]:
     """Tell each trial its ``return_value`` (the batch job): PRUNED if the pruning callback stopped it,
     FAIL without a finite value, else COMPLETE. A trial told before keeps its state, so a job killed
     halfway can simply run again. Returns the trials' states by name."""
@@ -253,7 +262,9 @@ def tell_trials(storage: str, study_name: str, numbers: Sequence[int], values: S
 
     opened = open_storage(storage, create=False)
     if opened is None:
-        raise SweepError(f"The study storage {storage} is gone; restore it, or remove results/<proj>/sweep to start over.")
+        raise SweepError(
+            f"The study storage {storage} is gone; restore it, or remove results/<proj>/sweep to start over."
+        )
     study = optuna.load_study(study_name=study_name, storage=opened)
     states = []
     for number, value in zip(numbers, values):

@@ -78,7 +78,9 @@ def sweep_summary(manifest: Mapping[str, Any], states: Mapping[str, str]) -> dic
         # the sweep's return_value (what scheduler.run() returns): its best trial's
         "return_value": best["return_value"] if best else None,
         "best": (
-            {key: best[key] for key in ("trial", "number", "params", "return_value", "results")} if best else None
+            {key: best[key] for key in ("trial", "number", "params", "return_value", "results")}
+            if best
+            else None
         ),
         "trials": rows,
     }

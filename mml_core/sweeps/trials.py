@@ -42,7 +42,9 @@ def _digest(value: Any, length: int) -> str:
 
 def _label(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if _SAFE_VALUE.match(text) and not isinstance(value, (dict, list)) else f"h{_digest(value, 8)}"
+    return (
+        text if _SAFE_VALUE.match(text) and not isinstance(value, (dict, list)) else f"h{_digest(value, 8)}"
+    )
 
 
 def grid_name(params: Mapping[str, Any]) -> str:

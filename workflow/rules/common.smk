@@ -1,5 +1,4 @@
 # Build the schedule from the validated config. Bad config stops here with one clear message.
-from snakemake.common import get_function_params, overwrite_function_params
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecMode
 
@@ -25,15 +24,12 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))
 
 # Every step runs as `python -m mml_core.jobs.runner` with the interpreter running Snakemake (with
 # mml_core installed). `exec`: signals reach the job itself, not a shell that would orphan it. The
-# job reads the config from the file PLAN.write_job_config() writes before the first job runs; its
-# path is the params function JOB_CONFIG (left out of the params trigger, see Plan.job_config_param).
+# job reads the config from the file PLAN.write_job_config() writes before the first job runs (in a
+# sweep, each trial's: the rules add the param PLAN.job_params names in the shell line).
 RUN_STEP = (
-    f"exec {sys.executable} -m mml_core.jobs.runner --config {{params.job_config:q}} "
+    f"exec {sys.executable} -m mml_core.jobs.runner --config {PLAN.job_config_arg} "
     "--threads {threads} --gpus {resources.gpu} --step "
 )
-JOB_CONFIG = PLAN.job_config_param
-# Snakemake inspects a params function's signature per job; record it once (as steps.smk does)
-overwrite_function_params(JOB_CONFIG, get_function_params(JOB_CONFIG))
 
 # A run killed with SIGKILL leaves Snakemake's lock behind; only the main process (not cluster
 # jobs, which re-read this file) clears locks that no snakemake on this host holds any more.

@@ -13,7 +13,7 @@ rule prepare_exp:
         PLAN.log_path(0),
     params:
         config=PLAN.params("prepare_exp"),
-        job_config=JOB_CONFIG,
+        **PLAN.job_params,
     priority: PLAN.priority("prepare_exp")
     threads: PLAN.threads("prepare_exp")
     resources:
@@ -43,7 +43,7 @@ rule finish_exp:
         PLAN.log_path(-1),
     params:
         config=PLAN.params("finish_exp"),
-        job_config=JOB_CONFIG,
+        **PLAN.job_params,
     priority: PLAN.priority("finish_exp")
     threads: PLAN.threads("finish_exp")
     resources:

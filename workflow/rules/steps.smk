@@ -4,10 +4,12 @@
 # (a flat list: named inputs and outputs cost Snakemake 0.5 s more per 10,000 jobs, and the job
 # reads none of them by name).
 # Params: `config` is the slice of the config the command reads; Snakemake's params trigger
-# compares it, so a change reruns exactly the steps that read it; `job_config` names the job's
-# config file (see common.smk). Planning cost grows with every callable Snakemake has to inspect
-# per job: one input function and JOB_CONFIG, everything else static (in a sweep, PLAN is a
-# SweepPlan: the paths carry the wildcard `trial` and the params are functions of it as well).
+# compares it, so a change reruns exactly the steps that read it. Planning cost grows with every
+# callable Snakemake has to inspect per job: one input function, everything else static. (In a
+# sweep PLAN is a SweepPlan: paths carry the wildcard `trial`, and the params are functions of it.)
+
+
+from snakemake.common import get_function_params, overwrite_function_params
 
 
 def step_inputs(wildcards):
@@ -32,7 +34,7 @@ for spec in PLAN.rules():
             spec.log,
         params:
             config=PLAN.params(spec.kind),
-            job_config=JOB_CONFIG,
+            **PLAN.job_params,
         wildcard_constraints:
             step=spec.names,
         priority: spec.priority

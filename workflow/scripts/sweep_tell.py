@@ -8,11 +8,10 @@ from mml_core.io import atomic_write_json
 from mml_core.jobs.logs import job_log
 from mml_core.sweeps.study import tell_trials
 
-with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    trials = snakemake.params.trials  # noqa: F821
-    values = [json.loads(Path(path).read_text()).get("return_value") for path in snakemake.input]  # noqa: F821
-    states = tell_trials(
-        snakemake.params.storage, snakemake.params.study, [t["number"] for t in trials], values  # noqa: F821
-    )
+job = snakemake  # noqa: F821 - injected by Snakemake
+with job_log(job.log[0]):
+    trials = job.params.trials
+    values = [json.loads(Path(path).read_text()).get("return_value") for path in job.input]
+    states = tell_trials(job.params.storage, job.params.study, [t["number"] for t in trials], values)
     told = [{**t, "state": state, "return_value": value} for t, state, value in zip(trials, states, values)]
-    atomic_write_json(Path(snakemake.output[0]), {"batch": int(snakemake.wildcards.batch), "trials": told})  # noqa: F821
+    atomic_write_json(Path(job.output[0]), {"batch": int(job.wildcards.batch), "trials": told})
