@@ -16,6 +16,9 @@ Grid trials are known while planning. Optuna trials appear batch by batch: the s
 input function walks the batches, asking each one (:class:`~mml_core.sweeps.study.SweepStudy`)
 and waiting for its checkpoint ``hpo_batch`` (the job that tells the batch's results) before the
 next; ``snakemake -n`` therefore shows the trials of the current batch.
+
+The module is longer than most (about 340 lines) because ``SweepPlan`` answers the whole
+interface the rule files ask of a ``Plan`` (a dozen short methods) besides the sweep's own rules.
 """
 
 from __future__ import annotations
