@@ -135,7 +135,9 @@ def test_dry_run_of_a_grid_lists_every_trial_without_torch_and_writes_nothing(tm
     }
     for name in TRIAL_NAMES:
         assert f"results/grid/trials/{name}/steps/train_fold--sk_digits_0/metrics.json" in dry.stdout
-    assert not (work / "results").exists()
+    # nothing but the data fingerprints every plan reads (no config, no step, no study)
+    written = [p for p in (work / "results").rglob("*") if p.is_file()]
+    assert written and all(p.parent.name == "fingerprints" for p in written), written
 
 
 def test_report_shows_the_sweep_and_tells_the_trials_apart(grid_copy, demo_data):

@@ -17,7 +17,7 @@ input function walks the batches, asking each one (:class:`~mml_core.sweeps.stud
 and waiting for its checkpoint ``hpo_batch`` (the job that tells the batch's results) before the
 next; ``snakemake -n`` therefore shows the trials of the current batch.
 
-The module is longer than most (about 340 lines) because ``SweepPlan`` answers the whole
+The module is longer than most (about 380 lines) because ``SweepPlan`` answers the whole
 interface the rule files ask of a ``Plan`` (a dozen short methods) besides the sweep's own rules.
 """
 
@@ -36,7 +36,7 @@ from mml_core.schedulers import provenance
 from mml_core.schedulers.base import NON_RESULT_KEYS
 from mml_core.schedulers.plan import Plan, RuleSpec
 from mml_core.schedulers.registry import build_scheduler
-from mml_core.schedulers.steps import StepLayout
+from mml_core.schedulers.steps import TASK_WILDCARD, StepLayout
 from mml_core.sweeps import outputs
 from mml_core.sweeps.space import SearchSpaceError, parse_space
 from mml_core.sweeps.study import SweepStudy
@@ -214,7 +214,7 @@ class SweepPlan:
         """The named inputs of prepare_exp (0) or finish_exp (-1), per trial."""
         return {
             key: (lambda wildcards, key=key: self.plan_of(wildcards.trial).inputs(ix)[key])
-            for key in ("deps", "tasks")
+            for key in ("deps", "data", "files")
         }
 
     def step_inputs(self, wildcards: Any) -> list[str]:
@@ -266,6 +266,45 @@ class SweepPlan:
     def results_without_records(self) -> list[provenance.StepIdentity]:
         """:meth:`Plan.results_without_records` of every trial planned so far."""
         return [stale for plan in self._plans.values() for stale in plan.results_without_records()]
+
+    # -- data fingerprints, incomplete steps, kept summaries: every trial's own ----------------------
+
+    @property
+    def fingerprint_pattern(self) -> str:
+        """The data fingerprint rule's output pattern: each trial keeps its own (``trial``, ``task``),
+        since a swept key may change a trial's tasks or their files (task_list, preprocessing)."""
+        return self._pattern.fingerprint_pattern()
+
+    @property
+    def fingerprint_log(self) -> str:
+        """The data fingerprint rule's log pattern, in the trial's logs."""
+        return str(self._pattern.logs_dir / f"data_fingerprint-{{{TASK_WILDCARD}}}.log")
+
+    # any base task name (the trial wildcard keeps the pattern apart from the other rules')
+    fingerprint_constraint = r"[^/]+"
+
+    def fingerprint_source(self, wildcards: Any) -> str:
+        """The task file trial ``wildcards.trial``'s data fingerprint job reads."""
+        return str(self.plan_of(wildcards.trial).task_files[wildcards.task])
+
+    def update_fingerprints(self) -> None:
+        """:meth:`Plan.update_fingerprints` of every trial planned so far (an Optuna trial asked later
+        gets its fingerprints from the data fingerprint rule)."""
+        for plan in self._plans.values():
+            plan.update_fingerprints()
+
+    def repair(self, dryrun: bool) -> list[str]:
+        """:meth:`Plan.repair` of every trial planned so far."""
+        return [target for plan in self._plans.values() for target in plan.repair(dryrun)]
+
+    def keep_summary(self) -> None:
+        """:meth:`Plan.keep_summary` of every trial planned so far."""
+        for plan in self._plans.values():
+            plan.keep_summary()
+
+    def restore_summary(self) -> list[Path]:
+        """:meth:`Plan.restore_summary` of every trial planned so far."""
+        return [path for plan in self._plans.values() for path in plan.restore_summary()]
 
     def write_job_config(self) -> None:
         """The run starts (``onstart``): write the trials asked while planning, and every trial's config."""

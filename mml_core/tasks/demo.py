@@ -1,7 +1,10 @@
 """Demo tasks built from scikit-learn's digits (shipped inside scikit-learn: no download).
 
-``write_demo_tasks`` writes the 1,797 8x8 images once as PNG files and one MML task file per demo
-task into ``<data_dir>/RAW/DSET_sklearn_digits/``. The split is fixed (seed 0, independent of the
+``write_demo_tasks`` writes the 1,797 8x8 images as PNG files and one MML task file per demo task
+into ``<data_dir>/RAW/DSET_sklearn_digits/``, every file atomically and the task files last: an
+interrupted first write (SIGKILL, full disk) leaves complete files or none and no task file, so
+the ``demo_tasks`` rule runs again and rewrites what is missing or differs (the images are encoded
+in memory and compared with the files on disk, so unchanged files keep their modification time). The split is fixed (seed 0, independent of the
 experiment seed): 20 % stratified test split, five stratified folds over the rest. Derived tasks
 reuse the images: parity (even/odd) and "low" (digits 0-4 only) give multi-task settings
 something to work with; "shifted" (the same digits moved one pixel right and down, 10 classes
@@ -10,9 +13,11 @@ like sk_digits) is a small domain shift to evaluate on (``mode.eval_on``).
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
+from mml_core.io import atomic_write_bytes
 from mml_core.tasks.description import (
     PNG_CLASSIFICATION_MODALITIES,
     RGB_KEYS,
@@ -80,12 +85,15 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     ids = [f"digit_{i:04d}" for i in range(len(labels))]
     for folder, variant in (("images", images), ("images_shifted", shifted)):
         image_dir = dset_root / folder
-        image_dir.mkdir(parents=True, exist_ok=True)
+        written = 0
         for sample_id, image in zip(ids, variant):
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
             path = image_dir / f"{sample_id}.png"
-            if not path.exists():
-                Image.fromarray(image).save(path)
-        logger.info("Wrote %d digit images to %s", len(ids), image_dir)
+            if not path.is_file() or path.read_bytes() != buffer.getvalue():
+                atomic_write_bytes(path, buffer.getvalue())
+                written += 1
+        logger.info("Wrote %d of %d digit images to %s (the others were complete)", written, len(ids), image_dir)
 
     label_of = dict(zip(ids, labels.tolist()))
     train_ids, test_ids = split_test(ids, labels, TEST_FRACTION, _SPLIT_SEED)

@@ -14,9 +14,10 @@ are computed over the training pool (not the test split), as MML's ``infer_stats
   fold is a validation split in turn), so the ``val`` samples join the training pool before the
   folds are drawn; ``test`` stays the test split.
 
-The training pool is split into ``n_folds`` stratified folds (scikit-learn). Grey and RGB images
-are written as they are; other modes (alpha, palette, CMYK, 16 bit ...) are converted to RGB, as
-MML loads every image as RGB. 16-bit images lose their range that way: scale them to 8 bit first.
+The training pool is split into ``n_folds`` stratified folds (scikit-learn). Images of any mode
+are read as 8-bit greyscale or RGB by :func:`mml_core.tasks.images.open_image` (16-bit and float
+images are stretched from their own min..max to 0..255, see there) and written as PNG, each file
+atomically: an interrupted import leaves complete images or none, and rerunning it repairs them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from mml_core.io import atomic_write
 from mml_core.tasks.description import (
     PNG_CLASSIFICATION_MODALITIES,
     RGB_KEYS,
@@ -39,6 +41,7 @@ from mml_core.tasks.description import (
     count_classes,
     write_task_file,
 )
+from mml_core.tasks.images import open_image
 from mml_core.tasks.index import dataset_dir, scan_task_files, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
 from mml_core.tasks.tags import ARG_SEP, TAG_SEP
@@ -56,7 +59,7 @@ class DataImportError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SourceImage:
-    """One image to import: sample id, class index, and how to read it."""
+    """One image to import: sample id, class index, and how to read it (as an ``L`` or ``RGB`` image)."""
 
     sample_id: str
     label: int
@@ -137,11 +140,8 @@ def write_task(
     )
     for split, sample in tqdm(jobs, desc=f"Writing {name}", unit="img", disable=None):
         image = sample.read()
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
         rel = f"{name}/{sample.sample_id}.png"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        image.save(root / rel)
+        atomic_write(root / rel, lambda tmp, image=image: image.save(tmp, format="PNG"))
         samples[split][sample.sample_id] = {"image": rel, "class": sample.label}
         if split == "train":
             mean, square = _stats(image)
@@ -175,9 +175,7 @@ def write_task(
 def _open(path: Path) -> Callable[[], Image.Image]:
     def read() -> Image.Image:
         try:
-            with Image.open(path) as img:
-                img.load()
-                return img
+            return open_image(path)
         except OSError as exc:
             raise DataImportError(f"Cannot read image {path} ({exc}). Remove or repair the file.") from None
 
