@@ -94,6 +94,7 @@ def usage() -> str:
         "(snakemake --help lists them). The composed config is written to results/<proj>/configs/<hash>.json, where",
         "every job reads it; `snakemake --configfile` of that file plans the same steps.",
         "  --cfg job      print the composed, validated config and exit",
-        "  --multirun     refused: sweeps are configured with the sweep/hpo keys",
+        "  -m, --multirun a sweep, as MML's: sweep overrides (optimizer.lr=0.1,0.01, arch.name=choice(a,b),",
+        "                 optimizer.lr=tag(log,interval(1e-4,1e-1))) join search_space; hpo/sampler=grid|tpe|random",
         "",
     ])
