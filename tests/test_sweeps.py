@@ -135,9 +135,13 @@ def test_dry_run_of_a_grid_lists_every_trial_without_torch_and_writes_nothing(tm
     }
     for name in TRIAL_NAMES:
         assert f"results/grid/trials/{name}/steps/train_fold--sk_digits_0/metrics.json" in dry.stdout
-    # nothing but the data fingerprints every plan reads (no config, no step, no study)
+    assert_writes_only_fingerprints(work)
+
+
+def assert_writes_only_fingerprints(work: Path) -> None:
+    """A dry run writes nothing but the data fingerprints every plan reads (no config, step or study)."""
     written = [p for p in (work / "results").rglob("*") if p.is_file()]
-    assert written and all(p.parent.name == "fingerprints" for p in written), written
+    assert all(p.parent.name == "fingerprints" for p in written), written
 
 
 def test_report_shows_the_sweep_and_tells_the_trials_apart(grid_copy, demo_data):
@@ -271,4 +275,4 @@ def test_example_sweeps_plan_their_first_trials_and_pass_snakemake_lint(
     lint = run_snakemake(tmp_path, "--lint", configfiles=files, config=[f"data_dir={demo_data}"], check=False)
     output = lint.stdout + lint.stderr
     assert set(re.findall(r"^    \* (.+?):?$", output, re.MULTILINE)) == ACCEPTED_LINTS, output
-    assert not (tmp_path / "results").exists()
+    assert_writes_only_fingerprints(tmp_path)
