@@ -77,6 +77,7 @@ class SweepPlan:
         self._checkpoints = checkpoints
         self._plans: dict[str, Plan] = {}
         self._writing = False
+        self._planning = False
         self.study: SweepStudy | None = None
         if self.hpo["sampler"] == "grid":
             if self.hpo["pruning"]:
@@ -196,6 +197,8 @@ class SweepPlan:
         plan = self._plans.get(name)
         if plan is None:
             plan = self._plans[name] = self._build(self.trial(name))
+            if self._planning:
+                plan.update_fingerprints()
             if self._writing:
                 plan.write_job_config()
         return plan
@@ -288,8 +291,9 @@ class SweepPlan:
         return str(self.plan_of(wildcards.trial).task_files[wildcards.task])
 
     def update_fingerprints(self) -> None:
-        """:meth:`Plan.update_fingerprints` of every trial planned so far (an Optuna trial asked later
-        gets its fingerprints from the data fingerprint rule)."""
+        """:meth:`Plan.update_fingerprints` of every trial planned so far, and from now on of each
+        trial when it is planned (an Optuna batch asked later); called only by the planning process."""
+        self._planning = True
         for plan in self._plans.values():
             plan.update_fingerprints()
 

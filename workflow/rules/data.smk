@@ -28,6 +28,11 @@ rule data_fingerprint:
         "../scripts/data_fingerprint.py"
 
 
+# a fingerprint stats the task's files: seconds at most, not worth a cluster job's queueing
+localrules:
+    data_fingerprint,
+
+
 # MML's pp as file targets: `snakemake pp` writes PREPROCESSED/<id>/DSET_<dataset>/TASK_<task>.json
 # and the preprocessed images of every task of the experiment once; later experiments with the
 # same preprocessing.id read them (and so does MML). Without it, the pipeline runs on the fly.
