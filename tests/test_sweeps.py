@@ -205,7 +205,7 @@ def test_optuna_study_in_batches_with_pruning(tmp_path, demo_data):
     # the first batch (hpo.n_jobs trials) and its tell job; nothing written, not even the study
     assert job_counts(dry.stdout)["train_fold"] == 2 and job_counts(dry.stdout)["hpo_batch"] == 1
     assert "results/study/trials/trial-000/" in dry.stdout and "trial-002" not in dry.stdout
-    assert not (tmp_path / "results").exists()
+    assert_writes_only_fingerprints(tmp_path)
 
     sweep(tmp_path, STUDY, "--cores", "2", data=demo_data)
     import optuna
