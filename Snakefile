@@ -1,5 +1,6 @@
 # mml_core: a series of deep-learning experiments as a Snakemake pipeline.
 #   config -> scheduler (mode.scheduler) -> rules (prepare_exp, one per command kind, finish_exp) -> rule all
+#   (a sweep: the same rules once per trial, plus the sweep's own in workflow/rules/sweep.smk)
 # Plan with `snakemake -n`, run with `snakemake --cores N`; see README.md.
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/experiment.smk"
 include: "workflow/rules/steps.smk"
+include: "workflow/rules/sweep.smk"
 
 
 rule all:

@@ -100,3 +100,11 @@ class Tables(HTMLParser):
             self._cell.append(data)
         if self._in_pre:
             self.pre[-1] += data
+
+
+def no_torch_env(folder: Path) -> dict[str, str]:
+    """An environment in which importing torch, Lightning or torchmetrics raises (planning must not)."""
+    for name in ("torch", "pytorch_lightning", "lightning", "torchmetrics"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported while planning')\n")
+    return {"PYTHONPATH": str(folder)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from conftest import REPO, run_snakemake
 from test_e2e import job_counts
@@ -59,8 +61,10 @@ def test_command_line_splits_mode_overrides_and_snakemake_arguments():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--multirun", "optimizer.lr=0.1,0.01"], "sweeps (MML's --multirun) are configured with the sweep/hpo keys"),
-        (["train", "-m"], "sweeps (MML's --multirun) are configured with the sweep/hpo keys"),
+        (["train", "optimizer.lr=0.1,0.01"], "'optimizer.lr=0.1,0.01' gives several values: add --multirun"),
+        (["train", "-m"], "--multirun needs something to sweep"),
+        (["train", "--multirun", "arch=timm,small_cnn"], "sweeps the options of config group arch"),
+        (["train", "search_space=example"], "The config has a search_space (sampling.batch_size, optimizer.lr): add --multirun"),
         (["train", "--config", "seed=1"], "write config values as overrides (key=value"),
         (["create", "-n"], "MML mode create is not supported by mml_core: import tasks with"),
         (["fly", "-n"], "Unknown mode 'fly': use one of"),
@@ -72,7 +76,7 @@ def test_command_line_splits_mode_overrides_and_snakemake_arguments():
         (["pp"], "Mode pp writes the tasks preprocessed by a preprocessing group option"),
         (["train", "--configfile", "missing.yaml"], "Experiment file missing.yaml (--configfile) does not exist."),
     ],
-    ids=["multirun", "m", "config", "mml-mode", "unknown-mode", "remove-required", "unknown-key", "free-key-needs-plus",
+    ids=["sweep-without-multirun", "multirun-without-sweep", "group-sweep", "search-space-without-multirun", "config", "mml-mode", "unknown-mode", "remove-required", "unknown-key", "free-key-needs-plus",
          "unknown-option", "bad-grammar", "pp-without-preprocessing", "missing-configfile"],
 )
 def test_bad_command_lines_stop_with_one_message(argv, message, caplog, tmp_path, monkeypatch):
@@ -209,6 +213,29 @@ def test_cfg_job_prints_the_composed_config_and_runs_nothing(capsys, tmp_path, m
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["seed"] == 7 and shown["optimizer"]["amsgrad"] is True and shown["mode"]["nested"] is True
     assert not list(tmp_path.iterdir())
+
+
+def test_multirun_sweeps_as_mml_and_composes_the_sweep_file_a_snakemake_user_writes(tmp_path, demo_data):
+    # MML: mml train optimizer.lr=0.01,0.001 sampling.batch_size=choice(16,32) hpo/sampler=grid --multirun
+    # (without the mode word, so that the file below needs no copy of config/mode/train.yaml)
+    args = ["proj=grid", f"data_dir={demo_data}", "mode.cv=false", "mode.nested=false",
+            "trainer.max_epochs=1", "optimizer.lr=0.01,0.001", "sampling.batch_size=choice(16,32)",
+            "hpo/sampler=grid", "--multirun"]
+    composed = run_cli(tmp_path, *args, "--cfg", "job").stdout
+    cfg = yaml.safe_load(composed)
+    assert cfg["search_space"] == {"optimizer.lr": "choice(0.01,0.001)", "sampling.batch_size": "choice(16,32)"}
+    assert cfg["hpo"]["sampler"] == "grid"
+    # the same sweep as a plain snakemake user's file: the same config
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "proj": "grid", "data_dir": str(demo_data), "mode": {"cv": False, "nested": False},
+        "trainer": {"max_epochs": 1}, "hpo": {"sampler": "grid"},
+        "search_space": {"optimizer.lr": "choice(0.01,0.001)", "sampling.batch_size": "choice(16,32)"},
+    }))  # fmt: skip
+    assert OmegaConf.to_container(load_config(configfiles=[tmp_path / "sweep.yaml"])) == cfg
+    dry = run_cli(tmp_path, *args, "-n").stdout
+    assert job_counts(dry)["train_fold"] == 4 and job_counts(dry)["sweep_summary"] == 1
+    for lr, bs in itertools.product(("0.01", "0.001"), (16, 32)):
+        assert f"results/grid/trials/optimizer.lr={lr}+sampling.batch_size={bs}/steps/train_fold" in dry
 
 
 def test_pp_mode_runs_the_preprocessing_target(tmp_path, demo_data):

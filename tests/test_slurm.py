@@ -163,6 +163,40 @@ def test_training_job_cancelled_by_slurm_is_retried_and_resumes_from_its_checkpo
     assert int(re.search(r"epoch (\d+)/\d+ done", log)[1]) > 1
 
 
+SWEEP = """
+proj: sweep
+mode: {cv: false, subroutines: [train]}
+trainer: {max_epochs: 1, limit_train_batches: 3, limit_val_batches: 2}
+search_space:
+  optimizer.lr: tag(log, interval(0.0001, 0.01))
+hpo: {sampler: tpe, trials: 3, n_jobs: 2}
+"""
+
+
+def test_optuna_sweep_sends_its_trials_to_slurm_and_tells_them_beside_snakemake(tmp_path, demo_data):
+    import optuna
+
+    from mml_core.sweeps.study import open_storage
+
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    started = time.monotonic()
+    proc = run_snakemake(tmp_path, *SLURM_ARGS, configfiles=(tmp_path / "sweep.yaml",), config=[f"data_dir={demo_data}"])
+    logger.info("SLURM sweep took %.1f s", time.monotonic() - started)
+    output = proc.stdout + proc.stderr
+    submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/rule_(\w+)/", output)
+    # every trial's steps are cluster jobs (two batches: the second asked after the first was told);
+    # the batch jobs and the summary run beside snakemake
+    assert sorted(submitted) == ["prepare_exp"] * 3 + ["train_fold"] * 3, output[-3000:]
+    storage = open_storage(str(tmp_path / "results/sweep/sweep/study.journal"), create=False)
+    trials = optuna.load_study(study_name="sweep", storage=storage).trials
+    assert [(t.number, t.state.name, t.user_attrs["mml_batch"]) for t in trials] == [
+        (0, "COMPLETE", 0), (1, "COMPLETE", 0), (2, "COMPLETE", 1)
+    ]  # fmt: skip
+    summary = read_json(tmp_path / "results/sweep/sweep.json")
+    assert summary["trials_complete"] == 3
+    assert summary["best"]["return_value"] == min(t.value for t in trials)
+
+
 def test_mml_snake_runs_on_slurm_with_the_config_it_composed(tmp_path, demo_data):
     # the composed config lies in results/<proj>/configs/ (a file system the nodes share), where the
     # SLURM jobs' snakemake reads it again; the same command then has nothing to do

@@ -23,10 +23,9 @@ CONFIGFILE = ("--configfile", "--configfiles")
 DIRECTORY = ("-d", "--directory")
 SHOW_CONFIG = "--cfg"
 HELP = ("-h", "--help")
+MULTIRUN = ("-m", "--multirun")
 REFUSED = {
     "--config": "write config values as overrides (key=value, e.g. trainer.max_epochs=3) instead of --config",
-    "-m": "sweeps (MML's --multirun) are configured with the sweep/hpo keys, not with --multirun",
-    "--multirun": "sweeps (MML's --multirun) are configured with the sweep/hpo keys, not with --multirun",
 }
 _OVERRIDE = re.compile(r"^(?:\+\+|\+|~)?([A-Za-z_][\w\-]*)(?:[./@][^=]*)?=")
 
@@ -43,6 +42,7 @@ class CommandLine:
     directory: str | None = None
     show_config: bool = False
     help: bool = False
+    multirun: bool = False
 
 
 @functools.cache
@@ -93,6 +93,9 @@ def split(argv: Sequence[str], keys: Collection[str]) -> CommandLine:
             raise ConfigError(f"{option}: {REFUSED[option]}.")
         if option in HELP:
             line.help = True
+            continue
+        if option in MULTIRUN:
+            line.multirun = True
             continue
         if option == SHOW_CONFIG:
             if not has_value and i < len(words) and words[i] in ("job", "all", "hydra"):

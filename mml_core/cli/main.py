@@ -56,6 +56,20 @@ def _check_pp(cfg: DictConfig) -> None:
         )
 
 
+def _check_multirun(cfg: DictConfig, multirun: bool) -> None:
+    """As in MML, a search space is swept with --multirun and only then."""
+    if multirun and not cfg.search_space:
+        raise ConfigError(
+            "--multirun needs something to sweep: sweep overrides (optimizer.lr=0.1,0.01, "
+            "arch.drop_rate=choice(0.0,0.5)) or a search_space option (search_space=example)."
+        )
+    if cfg.search_space and not multirun:
+        raise ConfigError(
+            f"The config has a search_space ({', '.join(cfg.search_space)}): add --multirun to run the sweep, as "
+            "in MML, or search_space=none for one experiment."
+        )
+
+
 def _show_messages() -> None:
     """This program's messages and the config's (e.g. MML keys ignored) on stderr. Not through the root
     logger: Snakemake, running in this process, shows its own messages."""
@@ -76,9 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if line.help:
             sys.stdout.write(usage())
             return 0
-        cfg = compose_config(_mode_overrides(line.mode) + line.overrides, line.configfiles)
+        cfg = compose_config(_mode_overrides(line.mode) + line.overrides, line.configfiles, multirun=line.multirun)
         if line.mode in TARGET_MODES:
             _check_pp(cfg)
+        _check_multirun(cfg, line.multirun)
     except ConfigError as exc:
         logger.error("%s", exc)
         return 1

@@ -98,6 +98,7 @@ def usage() -> str:
         "  --logger-mml-view snakemake; less: --quiet (no progress lines) or --quiet all (only a failure).",
         "The run's config.yaml and overrides.yaml (this command line) are written beside its results.",
         "  --cfg job      print the composed, validated config and exit",
-        "  --multirun     refused: sweeps are configured with the sweep/hpo keys",
+        "  -m, --multirun a sweep, as MML's: sweep overrides (optimizer.lr=0.1,0.01, arch.name=choice(a,b),",
+        "                 optimizer.lr=tag(log,interval(1e-4,1e-1))) join search_space; hpo/sampler=grid|tpe|random",
         "",
     ])

@@ -8,7 +8,8 @@ The primary config is built here rather than written as a file, from what lies i
    one (merged over the defaults, as Hydra does) without MML users having to write ``+arch=timm``;
 3. experiment files (``--configfile``), in order, so they win over the groups' options;
 4. the overrides, in Hydra's grammar (``key=value``, ``+key=value``, ``++key=value``, ``~key``,
-   ``group=option``, lists ``[a,b]``).
+   ``group=option``, lists ``[a,b]``); with ``--multirun``, sweep overrides (``key=a,b``,
+   ``key=interval(...)``) become entries of ``search_space``, the sweep of :mod:`mml_core.sweeps`.
 
 Keys the schema takes (``trainer.limit_train_batches``) need no ``+``; MML keys mml_core lacks pass
 on to :mod:`~mml_core.config.mml_keys`, which names them; in open mappings (an optimizer's
@@ -21,7 +22,7 @@ the same config, hash and plan as ``snakemake --configfile`` of the written file
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +103,53 @@ def _compose(overrides: Sequence[str], configfiles: Sequence[Path]) -> DictConfi
         raise ConfigError(f"{text}\n(config groups and their options: mml-snake --help)") from None
 
 
-def compose_config(overrides: Sequence[str] = (), configfiles: Sequence[str | Path] = ()) -> DictConfig:
-    """The validated config of ``config/config.yaml``, group options, experiment files and overrides."""
+def _sweeps(parsed: list[Any], groups: Mapping[str, Any], multirun: bool) -> dict[str, str]:
+    """The sweep overrides among ``parsed`` as ``search_space`` entries (MML's ``--multirun``):
+    Hydra's ``a,b`` is ``choice(a,b)``; ``choice``, ``range``, ``interval`` and ``tag`` stay as written."""
+    sweeps = {}
+    for override in (o for o in parsed if o.is_sweep_override()):
+        key, text = override.key_or_group, override.input_line
+        if not multirun:
+            raise ConfigError(
+                f"'{text}' gives several values: add --multirun to run each as a trial of a sweep (MML's grammar; "
+                "compose_config(..., multirun=True) from Python), or give one value."
+            )
+        if key in groups:
+            raise ConfigError(
+                f"'{text}' sweeps the options of config group {key}, which mml_core does not do: sweep the keys "
+                f"they set instead (e.g. arch.name=choice(resnet18,resnet34))."
+            )
+        sweeps[key] = _expression(override.value(), text.split("=", 1)[1])
+    return sweeps
+
+
+def _expression(sweep: Any, text: str) -> str:
+    """A Hydra sweep as the search_space expression of :mod:`mml_core.sweeps.space` (Hydra has already
+    read it: ``range(16,64,step=16)`` is ``range(16, 64, 16)``; ``int(interval(1,5))`` has int bounds)."""
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+    if isinstance(sweep, RangeSweep):
+        expression = f"range({sweep.start}, {sweep.stop}, {sweep.step})"
+    elif isinstance(sweep, IntervalSweep):
+        expression = f"interval({sweep.start}, {sweep.end})"
+        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
+            expression = f"int({expression})"
+    elif isinstance(sweep, ChoiceSweep) and sweep.simple_form:
+        return f"choice({text})"
+    else:
+        return text
+    return f"tag(log, {expression})" if "log" in sweep.tags else expression
+
+
+def compose_config(
+    overrides: Sequence[str] = (), configfiles: Sequence[str | Path] = (), multirun: bool = False
+) -> DictConfig:
+    """The validated config of ``config/config.yaml``, group options, experiment files and overrides;
+    with ``multirun``, sweep overrides (``optimizer.lr=0.1,0.01``) join ``search_space``, as in MML."""
     groups = config_groups()
     parsed = _parse(overrides)
+    sweeps = _sweeps(parsed, groups, multirun)
+    parsed = [o for o in parsed if not o.is_sweep_override()]
     chosen = [o.input_line for o in parsed if o.key_or_group in groups]
     base = _compose(chosen, [Path(f) for f in configfiles])
     final = []
@@ -130,4 +174,6 @@ def compose_config(overrides: Sequence[str] = (), configfiles: Sequence[str | Pa
             f"Config key {key} has no value ({type(exc).__name__}: {str(exc).splitlines()[0]}); set it on the "
             f"command line, e.g. {key}=<value>."
         ) from None
+    if sweeps:
+        plain["search_space"] = {**(plain.get("search_space") or {}), **sweeps}
     return from_snakemake(plain)

@@ -12,7 +12,7 @@ validated, whichever way it was given (``snakemake --config``/``--configfile``, 
   MML's default, and otherwise stops with "MML key X is not supported by mml_core: <what instead>".
 
 Only keys the schema does not accept are looked up here, so a key that later joins the schema
-(e.g. MML's ``hpo`` once sweeps exist) leaves this table's reach by itself.
+(as MML's ``hpo`` and ``search_space`` did with sweeps) leaves this table's reach by itself.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ class Unsupported:
     instead: str
 
 
-_SWEEPS = (
-    "hyperparameter search (MML's hpo, search_space, use_best_params and --multirun) is not part of "
-    "mml_core yet; it is configured with the sweep/hpo keys once they exist"
-)
 _RESULTS = (
     "results go to results/<proj>/ below the working directory: run in the directory that should hold them "
     "(or pass snakemake's --directory)"
@@ -51,9 +47,6 @@ _REUSE = "only reuse.models is supported (models of earlier projects, for predic
 UNSUPPORTED: dict[str, Unsupported] = {
     "allow_gpu": Unsupported(True, "GPUs are used as trainer.accelerator says (resources.<command>.gpu for "
                                    "several jobs at once); drop the key"),
-    "use_best_params": Unsupported(False, _SWEEPS),
-    "hpo": Unsupported({"storage": None, "direction": "minimize", "pruning": False, "trials": 100}, _SWEEPS),
-    "search_space": Unsupported(None, _SWEEPS),
     "proj_path": Unsupported(None, _RESULTS),
     "out_dir": Unsupported(None, _RESULTS),
     "num_workers": Unsupported(None, "set sampling.num_workers (DataLoader workers per training step)"),

@@ -105,12 +105,14 @@ class _Step:
 
 
 def _job_name(rule: str, wildcards: dict[str, Any]) -> str:
-    """The step name of a generated rule's job (its ``step`` wildcard), else the rule with its wildcards."""
+    """The step name of a generated rule's job (its ``step`` wildcard; in a sweep ``<trial>/<step>``),
+    else the rule with its wildcards."""
     # imported here: every snakemake process imports the plugin, and the schedulers package is not small
     from mml_core.schedulers.steps import STEP_WILDCARD
 
     if STEP_WILDCARD in wildcards:
-        return str(wildcards[STEP_WILDCARD])
+        trial = wildcards.get("trial")
+        return f"{trial}/{wildcards[STEP_WILDCARD]}" if trial else str(wildcards[STEP_WILDCARD])
     return f"{rule}[{','.join(str(v) for v in wildcards.values())}]" if wildcards else rule
 
 

@@ -82,7 +82,7 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
     """
     started = time.time()
     cfg = read_job_config(config_file)
-    layout = StepLayout.of(cfg.proj)
+    layout = StepLayout.of_config(cfg)
     progress = layout.progress(step)
     start_progress(progress, step)
     with job_log(layout.log(step)), contextlib.ExitStack() as held:

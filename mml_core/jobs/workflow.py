@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mml_core.config import REPO_ROOT
-from mml_core.results.outputs import SUMMARY_JSON
-from mml_core.schedulers.steps import StepLayout
+from mml_core.sweeps import summary_path
 
 SNAKEFILE = REPO_ROOT / "Snakefile"
 DEFAULT_PROFILE = REPO_ROOT / "workflow" / "profiles" / "default"
@@ -44,8 +43,8 @@ def run_workflow(
 ) -> dict[str, Any]:
     """Run the pipeline of ``config`` like ``snakemake --cores N`` in ``workdir`` (default: cwd).
 
-    Returns the experiment's ``summary.json`` (empty for a dry run); raises :class:`WorkflowFailed`
-    when a step failed.
+    Returns the experiment's ``summary.json``, or a sweep's ``sweep.json`` (empty for a dry run);
+    raises :class:`WorkflowFailed` when a step failed.
     """
     workdir = Path(workdir or Path.cwd()).resolve()
     with tempfile.TemporaryDirectory(prefix="mml_core-run-") as tmp:
@@ -55,7 +54,7 @@ def run_workflow(
         ok = run_snakemake([*args, *(["--dry-run"] if dryrun else []), *targets])
     if not ok:
         raise WorkflowFailed(f"snakemake failed in {workdir}; the message above names the step and its log.")
-    summary = workdir / StepLayout.of(str(config["proj"])).root / SUMMARY_JSON
+    summary = workdir / summary_path(config)
     if dryrun or not summary.is_file():
         return {}
     with open(summary) as fh:

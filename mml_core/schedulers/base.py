@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# config keys that never change a step's results (kept out of the default params slice)
-NON_RESULT_KEYS = ("proj", "logging", "resources")
+# config keys that never change a step's results (kept out of the default params slice); the sweep
+# keys describe the trials around an experiment (a trial's own values are in its other keys)
+NON_RESULT_KEYS = ("proj", "logging", "resources", "search_space", "hpo", "use_best_params", "trial")
 
 __all__ = ["AbstractBaseScheduler", "MisconfigurationError", "reads_config", "step_name"]
 
@@ -55,7 +56,8 @@ def reads_config(*keys: str) -> Callable[[Callable], Callable]:
 
     The keys become the step's Snakemake ``params``, so changing one of them reruns exactly the
     steps that read it (and, through their outputs, what depends on them). Commands without the
-    decorator are assumed to read the whole config except ``proj``, ``logging`` and ``resources``.
+    decorator are assumed to read the whole config except :data:`NON_RESULT_KEYS` (``proj``,
+    ``logging``, ``resources`` and the sweep keys).
     """
 
     def mark(command: Callable) -> Callable:
@@ -96,7 +98,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         self.active_step_naming = "init"
         # returned by run(); set in before_finishing_hook for black-box optimisation
         self.return_value: float | None = None
-        self.layout = StepLayout.of(self.cfg.proj)
+        self.layout = StepLayout.of_config(self.cfg)
         self.results_dir = self.layout.root
         self._apply_tagging()
         preprocessing = self.cfg.preprocessing

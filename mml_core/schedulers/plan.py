@@ -33,6 +33,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -46,7 +47,7 @@ from mml_core.io import atomic_write_text
 from mml_core.results import outputs
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
-from mml_core.schedulers.steps import StepLayout, step_name_regex
+from mml_core.schedulers.steps import TASK_WILDCARD, StepLayout, step_name_regex
 from mml_core.tasks import demo, split_task_name
 from mml_core.tasks.fingerprint import data_fingerprint, write_fingerprint
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
@@ -59,8 +60,9 @@ PREPARE, FINISH = "prepare_exp", "finish_exp"
 
 
 def job_config_path(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
-    """Where the jobs of the validated config ``job_config`` read it: ``results/<proj>/configs/<hash>.json``."""
-    return workdir / StepLayout.of(str(job_config["proj"])).config_file(config_hash(job_config))
+    """Where the jobs of the validated config ``job_config`` read it: ``results/<proj>/configs/<hash>.json``
+    (a sweep's trial: ``results/<proj>/trials/<trial>/configs/<hash>.json``)."""
+    return workdir / StepLayout.of_config(job_config).config_file(config_hash(job_config))
 
 
 def write_config_file(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
@@ -109,7 +111,7 @@ class Plan:
         # the demo rule writes all demo tasks at once; declared only while one of them is missing
         self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
         # MML's pp: (dataset, task) -> RAW task file, for every task that has a preprocessed version to write
-        pp = scheduler.resolved_cfg["preprocessing"]
+        pp = self.preprocessing = scheduler.resolved_cfg["preprocessing"]
         self.preprocessing_id = pp["id"]
         self.preprocess_sources: dict[tuple[str, str], str] = {}
         if pp["id"] != NO_PREPROCESSING and pp["pipeline"]:
@@ -127,6 +129,11 @@ class Plan:
     def preprocess_pattern(self) -> str:
         """The output pattern of the preprocess rule (wildcards ``dataset`` and ``task``)."""
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
+
+    @property
+    def job_config_arg(self) -> str:
+        """The job config file as the shell line of every step names it (a sweep's differs per trial)."""
+        return self.job_config
 
     def write_run_config(
         self,
@@ -163,6 +170,11 @@ class Plan:
         """finish_exp's outputs besides its metrics.json, by name (see :mod:`mml_core.results.outputs`)."""
         return {key: str(self.root / path) for key, path in outputs.FINISH_OUTPUTS.items()}
 
+    # labels the report adds to every output of finish_exp (a sweep: the trial)
+    report_labels: dict[str, str] = {}
+    # params the step rules add for the shell line (a sweep: the trial's config file)
+    job_params: dict[str, Any] = {}
+
     @property
     def final_targets(self) -> list[str]:
         """What ``rule all`` asks for: every output of finish_exp, its metrics.json last."""
@@ -187,6 +199,10 @@ class Plan:
     def priority(self, kind: str) -> int:
         """Higher for kinds earlier in the schedule (prepare_exp highest)."""
         return len(self.kinds) - list(self.kinds).index(kind)
+
+    def step_inputs(self, wildcards: Any) -> list[str]:
+        """The inputs of the generated rules' job ``step`` (their input function)."""
+        return self.input_files(self.step(wildcards.step))
 
     def step(self, name: str) -> int:
         """Index of the step called ``name`` (a generated rule's ``step`` wildcard)."""
@@ -218,6 +234,25 @@ class Plan:
         return named["deps"] + named["data"] + named["files"]
 
     # -- data fingerprints ----------------------------------------------------------------------
+
+    @property
+    def fingerprint_pattern(self) -> str:
+        """The output pattern of the data fingerprint rule (wildcard ``task``)."""
+        return self.layout.fingerprint_pattern()
+
+    @property
+    def fingerprint_log(self) -> str:
+        """The log pattern of the data fingerprint rule."""
+        return str(self.layout.logs_dir / f"data_fingerprint-{{{TASK_WILDCARD}}}.log")
+
+    @property
+    def fingerprint_constraint(self) -> str:
+        """The data fingerprint rule's constraint of ``task``: the base tasks of the experiment."""
+        return "|".join(re.escape(task) for task in self.task_files)
+
+    def fingerprint_source(self, wildcards: Any) -> str:
+        """The task file a data fingerprint job reads (the rule's input function)."""
+        return str(self.task_files[wildcards.task])
 
     def update_fingerprints(self) -> None:
         """Write the fingerprint of every task whose task file exists, where it is new or the files changed."""

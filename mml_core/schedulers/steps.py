@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ TASK_WILDCARD = "task"
 METRICS = "metrics.json"
 # the experiment loggers' stores shared by all projects of a working directory (MLflow experiment = proj)
 MLFLOW_STORE = Path("results") / "mlruns"
+# the trials of a sweep are experiments of their own under results/<proj>/trials/<trial>/
+TRIALS_DIR = "trials"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+?=,@-]")
 
 
@@ -44,9 +46,16 @@ class StepLayout:
     root: Path
 
     @classmethod
-    def of(cls, proj: str) -> StepLayout:
-        """The layout of experiment ``proj`` in the working directory."""
-        return cls(Path("results") / proj)
+    def of(cls, proj: str, trial: str | None = None) -> StepLayout:
+        """The layout of experiment ``proj`` (or of its sweep's trial ``trial``) in the working directory."""
+        root = Path("results") / proj
+        return cls(root / TRIALS_DIR / trial if trial else root)
+
+    @classmethod
+    def of_config(cls, cfg: Mapping[str, Any]) -> StepLayout:
+        """The layout of the experiment a (validated) config describes: its ``proj`` and ``trial``."""
+        trial = cfg.get("trial")
+        return cls.of(str(cfg["proj"]), trial["name"] if trial else None)
 
     def step_dir(self, name: str) -> Path:
         """Folder of a step's outputs (``metrics.json``, predictions, weights)."""

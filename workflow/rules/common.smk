@@ -4,9 +4,8 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 
 from mml_core.config import ConfigError
 from mml_core.jobs.locks import WorkdirLocked, check_writable, guard_lock, record_holder
-from mml_core.schedulers.plan import Plan
 from mml_core.schedulers.provenance import stale_results_message
-from mml_core.schedulers.registry import build_scheduler
+from mml_core.sweeps import build_plan
 from mml_core.tasks import TagError, TaskFileError, TaskNotFoundError
 
 # What only the process that plans does: not cluster jobs (they re-read this file), and not --unlock
@@ -23,7 +22,9 @@ if PLANNING:
         raise WorkflowError(f"mml_core: {exc}") from None
 
 try:
-    PLAN = Plan(build_scheduler(config))
+    # one experiment (Plan), or the trials of a sweep (SweepPlan, see workflow/rules/sweep.smk); only
+    # the main process asks an Optuna study for trials, never a cluster job re-reading this file
+    PLAN = build_plan(config, may_ask=workflow.exec_mode == ExecMode.DEFAULT, checkpoints=checkpoints)
 except (ConfigError, TaskNotFoundError, TaskFileError, TagError) as exc:
     raise WorkflowError(f"mml_core: {exc}") from None
 
@@ -51,9 +52,10 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * len(PLAN.names) + 2000))
 
 # Every step runs as `python -m mml_core.jobs.runner` with the interpreter running Snakemake (with
 # mml_core installed). `exec`: signals reach the job itself, not a shell that would orphan it. The
-# job reads the config from the file PLAN.write_run_config() writes before the first job runs.
+# job reads the config from the file PLAN.write_run_config() writes before the first job runs (in a
+# sweep, each trial's: the rules add the param PLAN.job_params names in the shell line).
 RUN_STEP = (
-    f"exec {sys.executable} -m mml_core.jobs.runner --config {PLAN.job_config} "
+    f"exec {sys.executable} -m mml_core.jobs.runner --config {PLAN.job_config_arg} "
     "--threads {threads} --gpus {resources.gpu} --step "
 )
 

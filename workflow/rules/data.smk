@@ -3,8 +3,6 @@
 # whose task file exists up to date; this rule makes the fingerprint of a task whose task file a job
 # writes first (the demo tasks). It is declared for every task, whatever the state of the files, so
 # a cluster job that reads this file again once the task file exists still finds it.
-import re
-
 
 if PLAN.demo_outputs:
 
@@ -19,15 +17,20 @@ if PLAN.demo_outputs:
 
 rule data_fingerprint:
     input:
-        lambda wildcards: str(PLAN.task_files[wildcards.task]),
+        PLAN.fingerprint_source,
     output:
-        PLAN.layout.fingerprint_pattern(),
+        PLAN.fingerprint_pattern,
     log:
-        str(PLAN.layout.logs_dir / "data_fingerprint-{task}.log"),
+        PLAN.fingerprint_log,
     wildcard_constraints:
-        task="|".join(re.escape(task) for task in PLAN.task_files),
+        task=PLAN.fingerprint_constraint,
     script:
         "../scripts/data_fingerprint.py"
+
+
+# a fingerprint stats the task's files: seconds at most, not worth a cluster job's queueing
+localrules:
+    data_fingerprint,
 
 
 # MML's pp as file targets: `snakemake pp` writes PREPROCESSED/<id>/DSET_<dataset>/TASK_<task>.json
@@ -47,6 +50,6 @@ if PLAN.preprocess_sources:
         log:
             str(PLAN.layout.logs_dir / "preprocess" / "{dataset}_{task}.log"),
         params:
-            preprocessing=PLAN.params("prepare_exp")["preprocessing"],
+            preprocessing=PLAN.preprocessing,
         script:
             "../scripts/preprocess.py"

@@ -19,6 +19,7 @@ rule prepare_exp:
         PLAN.log_path(0),
     params:
         config=PLAN.params("prepare_exp"),
+        **PLAN.job_params,
     priority: PLAN.priority("prepare_exp")
     threads: PLAN.threads("prepare_exp")
     resources:
@@ -29,9 +30,9 @@ rule prepare_exp:
 
 rule finish_exp:
     input:
-        **PLAN.inputs(len(PLAN.names) - 1),
+        **PLAN.inputs(-1),
     output:
-        metrics=PLAN.metrics_path(len(PLAN.names) - 1),
+        metrics=PLAN.metrics_path(-1),
         summary=PLAN.finish_outputs()["summary"],
         description=PLAN.finish_outputs()["description"],
         **{
@@ -40,15 +41,16 @@ rule finish_exp:
                 caption=outputs.caption(spec.caption),
                 category=spec.category,
                 subcategory=spec.subcategory,
-                labels=dict(spec.labels),
+                labels={**PLAN.report_labels, **spec.labels},
                 **({"patterns": list(spec.patterns)} if spec.patterns else {}),
             )
             for key, spec in outputs.REPORTED.items()
         },
     log:
-        PLAN.log_path(len(PLAN.names) - 1),
+        PLAN.log_path(-1),
     params:
         config=PLAN.params("finish_exp"),
+        **PLAN.job_params,
     priority: PLAN.priority("finish_exp")
     threads: PLAN.threads("finish_exp")
     resources:

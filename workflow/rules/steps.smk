@@ -5,14 +5,15 @@
 # reads none of them by name).
 # Params: `config` is the slice of the config the command reads; Snakemake's params trigger
 # compares it, so a change reruns exactly the steps that read it. Planning cost grows with every
-# callable Snakemake has to inspect per job: one input function, everything else static.
+# callable Snakemake has to inspect per job: one input function, everything else static. (In a
+# sweep PLAN is a SweepPlan: paths carry the wildcard `trial`, and the params are functions of it.)
 
 
 from snakemake.common import get_function_params, overwrite_function_params
 
 
 def step_inputs(wildcards):
-    return PLAN.input_files(PLAN.step(wildcards.step))
+    return PLAN.step_inputs(wildcards)
 
 
 # Snakemake inspects an input function's signature twice per job (~45 us each: 0.9 s of a
@@ -33,6 +34,7 @@ for spec in PLAN.rules():
             spec.log,
         params:
             config=PLAN.params(spec.kind),
+            **PLAN.job_params,
         wildcard_constraints:
             step=spec.names,
         priority: spec.priority
