@@ -158,6 +158,8 @@ def test_report_shows_the_sweep_and_tells_the_trials_apart(grid_copy, demo_data)
         assert text in html, text
     for name in TRIAL_NAMES:
         assert name in html  # the trial label of each trial's summary and plots
+    # the first page is the sweep's: its settings and a table of every trial
+    assert "mml_core sweep grid" in html and "4 of 4 trials complete" in html
 
 
 def test_use_best_params_runs_the_best_trial_as_the_proj_experiment(grid_copy, demo_data):

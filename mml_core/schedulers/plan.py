@@ -176,6 +176,11 @@ class Plan:
     job_params: dict[str, Any] = {}
 
     @property
+    def report_description(self) -> str:
+        """The report's first page (Snakemake's ``report:``), written by finish_exp."""
+        return self.finish_outputs()["description"]
+
+    @property
     def final_targets(self) -> list[str]:
         """What ``rule all`` asks for: every output of finish_exp, its metrics.json last."""
         return [*self.finish_outputs().values(), self.metrics_path(len(self.names) - 1)]

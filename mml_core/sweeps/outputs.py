@@ -19,6 +19,8 @@ LOGS_DIR = "sweep/logs"
 HISTORY_PNG = "sweep/plots/optimization_history.png"
 PARALLEL_PNG = "sweep/plots/parallel_coordinates.png"
 IMPORTANCE_PNG = "sweep/plots/param_importances.png"
+# the report's first page of a sweep (Snakemake's `report:` directive), not a report item itself
+DESCRIPTION_RST = "sweep/report/workflow.rst"
 
 REPORTED: dict[str, Reported] = {
     "md": Reported(SWEEP_MD, "sweep_md", "Sweep", {"table": "trials (best marked)"}),
@@ -28,4 +30,6 @@ REPORTED: dict[str, Reported] = {
     "importance": Reported(IMPORTANCE_PNG, "sweep_importance", "Sweep", {"plot": "parameter importances"}),
 }
 # every output of the sweep summary
-SUMMARY_OUTPUTS: dict[str, str] = {"json": SWEEP_JSON, **{key: r.path for key, r in REPORTED.items()}}
+SUMMARY_OUTPUTS: dict[str, str] = {
+    "json": SWEEP_JSON, "description": DESCRIPTION_RST, **{key: r.path for key, r in REPORTED.items()}
+}

@@ -329,6 +329,11 @@ class SweepPlan:
         """The sweep summary's files by name (:data:`~mml_core.sweeps.outputs.SUMMARY_OUTPUTS`)."""
         return {key: str(self.root / path) for key, path in outputs.SUMMARY_OUTPUTS.items()}
 
+    @property
+    def report_description(self) -> str:
+        """The report's first page of a sweep, written by the sweep summary."""
+        return self.summary_outputs()["description"]
+
     def trial_summary(self, name: str) -> str:
         """A trial's ``summary.json`` (an output of its finish_exp)."""
         return self.plan_of(name).finish_outputs()["summary"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mml_core.io import atomic_write_json
+from mml_core.io import atomic_write_json, atomic_write_text
 from mml_core.schedulers.steps import METRICS
 from mml_core.sweeps import outputs
 
@@ -89,10 +89,11 @@ def sweep_summary(manifest: Mapping[str, Any], states: Mapping[str, str]) -> dic
 def write_sweep_outputs(summary: Mapping[str, Any], root: Path) -> None:
     """Every file of the sweep summary under ``root`` (``results/<proj>``): tables and plots, ``sweep.json`` last."""
     from mml_core.results.sweep_plots import importance_bars, optimization_history, parallel_coordinates
-    from mml_core.results.sweep_tables import write_csv, write_markdown
+    from mml_core.results.sweep_tables import description_rst, write_csv, write_markdown
 
     root = Path(root)
     write_csv(summary, root / outputs.SWEEP_CSV)
+    atomic_write_text(root / outputs.DESCRIPTION_RST, description_rst(summary))
     write_markdown(summary, root / outputs.SWEEP_MD)
     optimization_history(summary, root / outputs.HISTORY_PNG)
     parallel_coordinates(summary, root / outputs.PARALLEL_PNG)

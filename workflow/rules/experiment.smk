@@ -6,8 +6,9 @@ import os
 from mml_core.results import outputs
 
 
-# the report's first page: what the experiment ran and its summary table (written by finish_exp)
-report: os.path.abspath(PLAN.finish_outputs()["description"])
+# the report's first page: what the experiment ran and its summary table (written by finish_exp;
+# a sweep's: its trials, written by the sweep summary)
+report: os.path.abspath(PLAN.report_description)
 
 
 rule prepare_exp:

@@ -36,6 +36,7 @@ if isinstance(PLAN, SweepPlan):
             unpack(PLAN.summary_inputs),
         output:
             json=PLAN.summary_outputs()["json"],
+            description=PLAN.summary_outputs()["description"],
             **{
                 key: report(
                     PLAN.summary_outputs()[key],

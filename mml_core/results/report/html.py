@@ -53,3 +53,10 @@ def page(title: str, *parts: str) -> str:
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(parts)}</body></html>\n"
     )
+
+
+def raw_rst(title: str, body: str) -> str:
+    """An RST page for Snakemake's ``report:`` directive: ``title`` and the HTML ``body``, kept out of
+    the Jinja templating Snakemake applies to the file."""
+    lines = "\n".join(f"   {line}" for line in body.splitlines())
+    return f"{{% raw %}}\n{title}\n{'=' * len(title)}\n\n.. raw:: html\n\n{lines}\n\n{{% endraw %}}\n"

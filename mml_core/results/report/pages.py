@@ -117,6 +117,4 @@ def description_html(summary: Mapping[str, Any], facts: RunFacts) -> str:
 def description_rst(summary: Mapping[str, Any], facts: RunFacts) -> str:
     """The workflow description for Snakemake's ``report:`` directive: a title and the HTML of
     :func:`description_html`, kept out of the Jinja templating Snakemake applies to the file."""
-    title = f"mml_core experiment {summary.get('proj', '')}"
-    body = "\n".join(f"   {line}" for line in description_html(summary, facts).splitlines())
-    return f"{{% raw %}}\n{title}\n{'=' * len(title)}\n\n.. raw:: html\n\n{body}\n\n{{% endraw %}}\n"
+    return html.raw_rst(f"mml_core experiment {summary.get('proj', '')}", description_html(summary, facts))
