@@ -19,6 +19,10 @@ FOLD_METRICS_PNG = "plots/fold_metrics.png"
 # one <task>.png each; folders rather than files because which tasks get a plot depends on the scheduler
 LEARNING_CURVES_DIR = "plots/learning_curves"
 CONFUSION_MATRIX_DIR = "plots/confusion_matrix"
+# the test-prediction plots of the other task types (mml_core.results.type_plots)
+ROC_CURVES_DIR = "plots/roc_curves"
+REGRESSION_SCATTER_DIR = "plots/regression_scatter"
+SEGMENTATION_OVERLAYS_DIR = "plots/segmentation_overlays"
 CAPTIONS_DIR = Path(__file__).parent / "captions"
 
 
@@ -50,6 +54,17 @@ REPORTED: dict[str, Reported] = {
     ),
     "confusion_matrix": Reported(
         CONFUSION_MATRIX_DIR, "confusion_matrix", "Plots", {"task": "{task}"}, "Confusion matrices", ("{task}.png",)
+    ),
+    "roc_curves": Reported(
+        ROC_CURVES_DIR, "roc_curves", "Plots", {"task": "{task}"}, "ROC curves per label", ("{task}.png",)
+    ),
+    "regression_scatter": Reported(
+        REGRESSION_SCATTER_DIR, "regression_scatter", "Plots", {"task": "{task}"}, "Regression: truth vs prediction",
+        ("{task}.png",),
+    ),
+    "segmentation_overlays": Reported(
+        SEGMENTATION_OVERLAYS_DIR, "segmentation_overlays", "Plots", {"task": "{task}"}, "Segmentation overlays",
+        ("{task}.png",),
     ),
 }
 # every output of finish_exp besides its metrics.json

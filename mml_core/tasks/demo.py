@@ -5,7 +5,9 @@ task into ``<data_dir>/RAW/DSET_sklearn_digits/``. The split is fixed (seed 0, i
 experiment seed): 20 % stratified test split, five stratified folds over the rest. Derived tasks
 reuse the images: parity (even/odd) and "low" (digits 0-4 only) give multi-task settings
 something to work with; "shifted" (the same digits moved one pixel right and down, 10 classes
-like sk_digits) is a small domain shift to evaluate on (``mode.eval_on``).
+like sk_digits) is a small domain shift to evaluate on (``mode.eval_on``). The demo tasks of the
+other task types (multi-label, regression, segmentation) come from :mod:`mml_core.tasks.demo_types`;
+``DEMO_TASKS`` and :func:`write_demo_tasks` cover them all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mml_core.tasks.description import (
     count_classes,
     write_task_file,
 )
+from mml_core.tasks.demo_types import TYPED_DEMO_TASKS, typed_demo_task_files, write_typed_demo_tasks
 from mml_core.tasks.index import dataset_dir, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
 
@@ -32,7 +35,7 @@ TEST_FRACTION = 0.2
 _SPLIT_SEED = 0
 
 # task name -> (description, label mapping digit -> class index or None to drop, class names, image folder)
-DEMO_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = {
+DIGITS_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = {
     "sk_digits": (
         "Handwritten digit recognition (10 classes) on scikit-learn's 8x8 digits.",
         {d: d for d in range(10)},
@@ -60,13 +63,20 @@ DEMO_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = 
 }
 
 
+# every demo task -> its task type
+DEMO_TASKS: dict[str, str] = {
+    **dict.fromkeys(DIGITS_TASKS, "classification"),
+    **{name: type_name for name, (_, type_name) in TYPED_DEMO_TASKS.items()},
+}
+
+
 def demo_task_files(data_dir: Path) -> dict[str, Path]:
     """Task name -> path of its task file, for every demo task (whether written yet or not)."""
-    return {name: task_file_path(data_dir, DATASET, name) for name in DEMO_TASKS}
+    return {**{name: task_file_path(data_dir, DATASET, name) for name in DIGITS_TASKS}, **typed_demo_task_files(data_dir)}
 
 
 def write_demo_tasks(data_dir: Path) -> list[Path]:
-    """Write the digits images and all demo task files under ``data_dir``; return the task files."""
+    """Write the images and task files of every demo task under ``data_dir``; return the task files."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -94,7 +104,7 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     pixels = images[[position[i] for i in train_ids]].astype(np.float64) / 255.0
     mean, std = float(pixels.mean()), float(pixels.std())
     written = []
-    for name, (text, mapping, classes, folder) in DEMO_TASKS.items():
+    for name, (text, mapping, classes, folder) in DIGITS_TASKS.items():
         kept = {i: mapping[label_of[i]] for i in ids if mapping[label_of[i]] is not None}
         train, test = (
             {i: {"image": f"{folder}/{i}.png", "class": kept[i]} for i in split if i in kept}
@@ -123,5 +133,5 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
             class_occ=count_classes(classes, [s["class"] for s in train.values()]),
         )
         written.append(write_task_file(desc, task_file_path(data_dir, DATASET, name)))
-    logger.info("Wrote demo tasks %s to %s", ", ".join(DEMO_TASKS), dset_root)
-    return written
+    logger.info("Wrote demo tasks %s to %s", ", ".join(DIGITS_TASKS), dset_root)
+    return written + write_typed_demo_tasks(data_dir)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mml_core.io import atomic_write_text
+from mml_core.tasks.types import EMPTY_MASK_TOKEN, TaskTypeError, check_targets
 
 REQUIRED_KEYS = (
     "name",
@@ -153,15 +154,13 @@ def read_task_file(path: Path) -> TaskDescription:
             f"{where}: train_folds reference {len(unknown_ids)} id(s) missing from "
             f"train_samples, e.g. {sorted(unknown_ids)[:3]}. Recreate the task file."
         )
-    bad = sorted(
-        {str(s["class"]) for s in (*desc.train_samples.values(), *desc.test_samples.values())
-         if "class" in s and s["class"] not in desc.idx_to_class}
-    )  # fmt: skip
-    if bad:
-        raise TaskFileError(
-            f"{where}: samples use class index(es) {', '.join(bad[:5])} that idx_to_class "
-            f"({sorted(desc.idx_to_class)}) does not name. Add them to idx_to_class or {_RECREATE}."
-        )
+    try:
+        check_targets(
+            desc.task_type, desc.idx_to_class, desc.modalities, (desc.train_samples, desc.test_samples), where,
+            f"Fix the entry (and idx_to_class) or {_RECREATE}.",
+        )  # fmt: skip
+    except TaskTypeError as exc:
+        raise TaskFileError(str(exc)) from None
     return desc
 
 
@@ -171,7 +170,7 @@ def check_files_exist(desc: TaskDescription, root: Path, modality: str = "image"
     for split in (desc.train_samples, desc.test_samples, desc.unlabeled_samples):
         for sample in split.values():
             rel = sample.get(modality)
-            if rel is not None and not (root / rel).is_file():
+            if rel is not None and rel != EMPTY_MASK_TOKEN and not (root / rel).is_file():
                 missing.append(str(root / rel))
                 if len(missing) >= limit:
                     break
