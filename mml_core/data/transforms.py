@@ -92,9 +92,9 @@ def resize_to(height: int, width: int) -> Fixed:
     def resize(image: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         if image.shape[:2] == (height, width):
             return image, mask
-        image = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+        image = np.array(Image.fromarray(image).resize((width, height), Image.BILINEAR))
         if mask is not None:
-            mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
+            mask = np.array(Image.fromarray(mask).resize((width, height), Image.NEAREST))
         return image, mask
 
     return resize

@@ -69,6 +69,7 @@ class MultiTaskModule(pl.LightningModule):
         )
         # per-class test metrics give several values each: computed and logged once, when testing ends
         self.classwise = nn.ModuleDict({f"test_{i}": classwise_test_metrics(spec) for i, spec in enumerate(self.tasks)})
+        self._classwise_updated: set[str] = set()
         self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES for i in range(len(self.task_names))})
         self._train_logged: set[int] = set()  # heads whose train metrics are logged in this epoch
         self.bootstrap = nn.ModuleDict()
@@ -134,8 +135,9 @@ class MultiTaskModule(pl.LightningModule):
         metrics.update(preds, target)
         self.log_dict(metrics, on_step=False, on_epoch=True, add_dataloader_idx=False)
         key = f"{phase}_{dataloader_idx}"
-        if key in self.classwise and phase == "test":
+        if phase == "test" and len(self.classwise[key]):
             self.classwise[key].update(preds, target)
+            self._classwise_updated.add(key)
         if key in self.bootstrap:
             for booted in self.bootstrap[key].values():
                 booted.update(preds, target)
@@ -168,10 +170,11 @@ class MultiTaskModule(pl.LightningModule):
         self._eval_epoch_end("test")
         for key, collection in self.classwise.items():
             task = self.task_names[int(key.split("_")[1])]
-            if any(metric.update_called for metric in collection.values()):
+            if key in self._classwise_updated:  # ClasswiseWrapper does not count its updates
                 for name, value in collection.compute().items():
                     self.log(metric_key("test", task, name), value)
             collection.reset()
+        self._classwise_updated.clear()
         for key, booted in self.bootstrap.items():
             task = self.task_names[int(key.split("_")[1])]
             for name, metric in booted.items():

@@ -16,7 +16,6 @@ import logging
 from pathlib import Path
 
 from mml_core.tasks.description import (
-    PNG_CLASSIFICATION_MODALITIES,
     RGB_KEYS,
     SIZE_KEYS,
     TaskDescription,
@@ -26,6 +25,7 @@ from mml_core.tasks.description import (
 from mml_core.tasks.demo_types import TYPED_DEMO_TASKS, typed_demo_task_files, write_typed_demo_tasks
 from mml_core.tasks.index import dataset_dir, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
+from mml_core.tasks.types import png_modalities
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
             release="1998",
             keywords=["handwritten digits", "demo"],
             idx_to_class=dict(classes),
-            modalities=dict(PNG_CLASSIFICATION_MODALITIES),
+            modalities=png_modalities("classification"),
             train_folds=[[i for i in fold if i in kept] for fold in folds],
             train_samples=train,
             test_samples=test,

@@ -39,8 +39,6 @@ MML_KEY_ORDER = (
     "description", "creation_protocol", "reference", "url", "download", "license", "release",
     "unlabeled_samples", "train_folds", "train_samples", "test_samples",
 )  # fmt: skip
-# MML's modalities entry of an image classification task: file suffixes of path modalities, "" else
-PNG_CLASSIFICATION_MODALITIES = {"image": ".png; ", "class": ""}
 _RECREATE = "recreate it with `mml create` or python -m mml_core.tasks"
 
 
