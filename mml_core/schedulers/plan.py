@@ -29,7 +29,6 @@ from mml_core.results import outputs
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.schedulers.steps import step_name_regex
-from mml_core.tasks import demo, split_task_name
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
 __all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec"]
@@ -68,10 +67,8 @@ class Plan:
             self.kinds.setdefault(command.__name__, []).append(ix)
         factory = scheduler.task_factory
         self.task_files = {t: str(factory.task_file(t)) for t in scheduler.cfg.task_list}
-        demo_used = any(split_task_name(t)[0] in demo.DEMO_TASKS for t in scheduler.cfg.task_list)
-        missing = factory.missing_demo_files(scheduler.cfg.task_list)
-        # the demo rule writes all demo tasks at once; declared only while one of them is missing
-        self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
+        # the demo rule writes the demo tasks of the experiment that are missing (with those sharing their images)
+        self.demo_outputs = [str(p) for p in factory.missing_demo_files(scheduler.cfg.task_list)]
         # MML's pp: (dataset, task) -> RAW task file, for every task that has a preprocessed version to write
         pp = scheduler.resolved_cfg["preprocessing"]
         self.preprocessing_id = pp["id"]

@@ -13,6 +13,7 @@ other task types (multi-label, regression, segmentation) come from :mod:`mml_cor
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from mml_core.tasks.description import (
@@ -75,8 +76,12 @@ def demo_task_files(data_dir: Path) -> dict[str, Path]:
     return {**{name: task_file_path(data_dir, DATASET, name) for name in DIGITS_TASKS}, **typed_demo_task_files(data_dir)}
 
 
-def write_demo_tasks(data_dir: Path) -> list[Path]:
-    """Write the images and task files of every demo task under ``data_dir``; return the task files."""
+def write_demo_tasks(data_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Write the images and task files of the demo tasks ``names`` (default: all) under ``data_dir``;
+    return the task files. Tasks sharing images are written together (all digits tasks at once)."""
+    typed = write_typed_demo_tasks(data_dir, names)
+    if names is not None and not set(names) & set(DIGITS_TASKS):
+        return typed
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -134,4 +139,4 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
         )
         written.append(write_task_file(desc, task_file_path(data_dir, DATASET, name)))
     logger.info("Wrote demo tasks %s to %s", ", ".join(DIGITS_TASKS), dset_root)
-    return written + write_typed_demo_tasks(data_dir)
+    return written + typed

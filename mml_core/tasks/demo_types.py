@@ -17,7 +17,7 @@ so here unstratified). The shapes are 32 px wide because segmentation encoders h
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,7 @@ def _stats(images: np.ndarray) -> dict:
 
 def _describe(
     name: str, type_name: str, text: str, idx_to_class: dict[int, str], ids: list[str],
-    sample: Callable[[int], dict], images: np.ndarray, occurrences: Callable[[list[int]], list[int]],
+    sample: Callable[[int], dict], images: np.ndarray, occurrences: Callable[[list[int]], list[int]] | None,
 ) -> TaskDescription:  # fmt: skip
     """The task description of ``ids`` (sample ``k`` described by ``sample(k)``), split with seed 0."""
     train_ids, test_ids = split_test(ids, None, TEST_FRACTION, _SEED)
@@ -142,9 +142,7 @@ def shape_scenes(n: int, size: int = SHAPES_SIZE, seed: int = _SEED) -> tuple[np
     return images, masks
 
 
-def write_typed_demo_tasks(data_dir: Path) -> list[Path]:
-    """Write the images, masks and task files of every demo task of this module; return the task files."""
-    files = typed_demo_task_files(data_dir)
+def _write_grids(data_dir: Path) -> list[Path]:
     grids, labels = digit_grids(N_GRIDS)
     grid_ids = [f"grid_{k:04d}" for k in range(N_GRIDS)]
     _save_pngs(dataset_dir(data_dir, DIGITS_DATASET) / "images_grid", grid_ids, grids)
@@ -155,8 +153,10 @@ def write_typed_demo_tasks(data_dir: Path) -> list[Path]:
         lambda k: {"image": f"images_grid/{grid_ids[k]}.png", "classes": labels[k]},
         grids, lambda positions: [d for k in positions for d in labels[k]],
     )  # fmt: skip
-    written = [write_task_file(multilabel, files["sk_digits_multilabel"])]
+    return [write_task_file(multilabel, typed_demo_task_files(data_dir)["sk_digits_multilabel"])]
 
+
+def _write_shapes(data_dir: Path) -> list[Path]:
     images, masks = shape_scenes(N_SHAPES)
     shape_ids = [f"scene_{k:04d}" for k in range(N_SHAPES)]
     shapes_root = dataset_dir(data_dir, SHAPES_DATASET)
@@ -175,6 +175,21 @@ def write_typed_demo_tasks(data_dir: Path) -> list[Path]:
         lambda k: {"image": f"images/{shape_ids[k]}.png", "value": round(float(area[k]), 6)},
         images, None,
     )  # fmt: skip
-    written += [write_task_file(segmentation, files["shapes_seg"]), write_task_file(regression, files["shapes_area"])]
-    logger.info("Wrote demo tasks %s to %s", ", ".join(TYPED_DEMO_TASKS), data_dir)
+    files = typed_demo_task_files(data_dir)
+    return [write_task_file(segmentation, files["shapes_seg"]), write_task_file(regression, files["shapes_area"])]
+
+
+# the writer of each demo task; tasks sharing images share a writer
+_WRITERS: dict[str, Callable[[Path], list[Path]]] = {
+    "sk_digits_multilabel": _write_grids, "shapes_seg": _write_shapes, "shapes_area": _write_shapes,
+}  # fmt: skip
+
+
+def write_typed_demo_tasks(data_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Write the images, masks and task files of the demo tasks ``names`` of this module (default: all),
+    with the tasks that share their images; return the task files."""
+    wanted = TYPED_DEMO_TASKS if names is None else [n for n in names if n in TYPED_DEMO_TASKS]
+    written = [path for writer in dict.fromkeys(_WRITERS[n] for n in wanted) for path in writer(Path(data_dir))]
+    if written:
+        logger.info("Wrote demo tasks %s to %s", ", ".join(p.stem.removeprefix("TASK_") for p in written), data_dir)
     return written
