@@ -17,7 +17,8 @@ are computed over the training pool (not the test split), as MML's ``infer_stats
 The training pool is split into ``n_folds`` stratified folds (scikit-learn). Grey and RGB images
 are written as they are; other modes (alpha, palette, CMYK, 16 bit ...) are converted to RGB, as
 MML loads every image as RGB. 16-bit images lose their range that way: scale them to 8 bit first.
-:func:`write_task` writes tasks of the other types too (their sources: :mod:`mml_core.tasks.typed_importers`).
+:func:`write_task` writes tasks of the other types too (their sources: :mod:`mml_core.tasks.typed_importers`),
+which is why this module holds about 350 lines: the two classification importers and the writer all share.
 """
 
 from __future__ import annotations
@@ -198,6 +199,11 @@ def write_task(
     return path
 
 
+def image_suffixes() -> set[str]:
+    """File suffixes of the image formats Pillow reads (``.png``, ``.jpg`` ...)."""
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
 def image_reader(path: Path) -> Callable[[], Image.Image]:
     """A function that reads the image at ``path`` (errors name the file)."""
 
@@ -236,7 +242,7 @@ def import_image_folder(
             f"{src} has {len(class_dirs)} class sub-folder(s); a classification task needs at least 2. "
             "Put the images of each class into a sub-folder named after the class."
         )
-    suffixes = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    suffixes = image_suffixes()
     images: list[SourceImage] = []
     skipped: list[Path] = []
     origin: dict[str, Path] = {}

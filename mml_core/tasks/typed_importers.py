@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mml_core.tasks.importers import DataImportError, SourceImage, image_reader, write_task
+from mml_core.tasks.importers import DataImportError, SourceImage, image_reader, image_suffixes, write_task
 from mml_core.tasks.masks import read_raw_mask
 from mml_core.tasks.splits import split_test
 from mml_core.tasks.types import IGNORE_INDEX, MULTILABEL, REGRESSION, SEGMENTATION
@@ -35,7 +35,7 @@ CSV_TYPES = (MULTILABEL, REGRESSION)
 
 
 def _image_files(src: Path) -> list[Path]:
-    suffixes = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    suffixes = image_suffixes()
     return sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes)
 
 
