@@ -380,3 +380,20 @@ def test_plots_of_each_type(tmp_path):
                                  task_type)  # fmt: skip
         out = plot_test_predictions(tmp_path, "t", task_type, [path], ["a", "b", "c"])
         assert out == outputs.task_plot(tmp_path, folders[task_type], "t") and out.stat().st_size > 10_000
+
+
+def test_mml_pp_writes_masks_beside_images_with_their_raw_values(demo_data, tmp_path):
+    from PIL import Image
+
+    from mml_core.data.preprocess import preprocess_task
+    from mml_core.tasks.masks import check_sample_files
+
+    raw = edited_task(demo_data, tmp_path, "synthetic_shapes", "shapes_seg", lambda d: None)
+    path = preprocess_task(raw, "size48", [{"name": "Resize", "height": 48, "width": 48}])
+    desc = read_task_file(path)
+    assert path == tmp_path / "data/PREPROCESSED/size48/DSET_synthetic_shapes/TASK_shapes_seg.json"
+    assert desc.sizes == {"min_height": 48, "max_height": 48, "min_width": 48, "max_width": 48}
+    check_sample_files(desc, path.parent)
+    sample = first(desc.to_json())
+    with Image.open(path.parent / sample["mask"]) as mask:
+        assert mask.size == (48, 48) and set(np.unique(np.array(mask))) <= {0, 1, 2, 3}
