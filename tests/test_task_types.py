@@ -397,3 +397,19 @@ def test_mml_pp_writes_masks_beside_images_with_their_raw_values(demo_data, tmp_
     sample = first(desc.to_json())
     with Image.open(path.parent / sample["mask"]) as mask:
         assert mask.size == (48, 48) and set(np.unique(np.array(mask))) <= {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("kind", ["roc_curves", "regression_scatter", "segmentation_overlays"])
+def test_captions_of_the_type_plots_render_as_snakemake_does(kind):
+    from test_results import test_captions_render_as_snakemake_does as render
+
+    render(kind)
+
+
+def test_finish_exp_plots_import_neither_torch_nor_matplotlib_up_front():
+    import subprocess
+    import sys
+
+    code = ("import sys, mml_core.results.type_plots, mml_core.results.training_summary; "
+            "print(sorted(m for m in ('matplotlib', 'torch', 'sklearn') if m in sys.modules))")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -106,10 +106,10 @@ def plot_training(
     """Learning curves per trained task; per predicted task the plot of its type's test predictions
     (pooled over the models; :mod:`mml_core.results.type_plots`)."""
     from mml_core.results.plots import learning_curves
-    from mml_core.results.type_plots import curve_metric, plot_test_predictions
+    from mml_core.results.type_plots import CURVE_METRIC, plot_test_predictions
 
     for task, per_fold in histories.items():
         out = outputs.task_plot(results_dir, outputs.LEARNING_CURVES_DIR, task)
-        learning_curves(per_fold, task, out, metric=curve_metric(task_types, task))
+        learning_curves(per_fold, task, out, metric=CURVE_METRIC[task_types[task]])
     for task, paths in predictions.items():
         plot_test_predictions(results_dir, task, task_types[task], paths, class_names[task])

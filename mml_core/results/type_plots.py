@@ -12,7 +12,7 @@ numpy and matplotlib only, so ``finish_exp`` never imports torch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,7 +164,3 @@ def plot_test_predictions(
         regression_scatter(targets, predicted, out, title)
     return out
 
-
-def curve_metric(task_types: Mapping[str, str], task: str) -> str:
-    """The metric beside the loss in ``task``'s learning curves (accuracy where the type is unknown)."""
-    return CURVE_METRIC[task_types.get(task, "classification")]
