@@ -13,8 +13,7 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/demo_data.smk"
-include: "workflow/rules/preprocessing.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/experiment.smk"
 include: "workflow/rules/steps.smk"
 
@@ -23,3 +22,4 @@ rule all:
     default_target: True
     input:
         PLAN.final_targets,
+        REDO,

@@ -32,6 +32,7 @@ BENCHMARKS = (
     "resume_cost",
     "image_throughput",
     "memory",
+    "change_detection",
 )
 IMAGE_BENCHMARKS = ("image_throughput", "memory")  # they take --data: the generated tasks, written once
 

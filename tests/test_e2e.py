@@ -108,8 +108,8 @@ def test_dry_run_lists_every_step_without_importing_torch(tmp_path):
     work.mkdir()
     dry = run_snakemake(work, "-n", configfiles=(), env={"PYTHONPATH": str(blocker)})
     assert job_counts(dry.stdout) == {
-        "demo_tasks": 1, "prepare_exp": 1, "train_fold": 5, "predict_fold": 5, "test_task": 1, "finish_exp": 1,
-        "all": 1,
+        "demo_tasks": 1, "data_fingerprint": 1, "prepare_exp": 1, "train_fold": 5, "predict_fold": 5, "test_task": 1,
+        "finish_exp": 1, "all": 1,
     }
     for fold in range(5):
         assert f"results/default/steps/train_fold--sk_digits_{fold}/metrics.json" in dry.stdout
@@ -126,7 +126,9 @@ def test_workflow_passes_snakemake_lint(tmp_path):
     lint = run_snakemake(tmp_path, "--lint", configfiles=(), check=False)
     output = lint.stdout + lint.stderr
     linted = set(re.findall(r"^Lints for rule (\w+)", output, re.MULTILINE))
-    assert linted == {"demo_tasks", "prepare_exp", "train_fold", "predict_fold", "test_task", "finish_exp"}, output
+    assert linted == {
+        "demo_tasks", "data_fingerprint", "prepare_exp", "train_fold", "predict_fold", "test_task", "finish_exp",
+    }, output  # fmt: skip
     lints = set(re.findall(r"^    \* (.+?):?$", output, re.MULTILINE))
     assert lints == ACCEPTED_LINTS, output
 

@@ -16,6 +16,7 @@ from PIL import Image
 from mml_core.tasks import TaskStructFactory, read_task_file
 from mml_core.tasks.__main__ import main
 from mml_core.tasks.description import check_files_exist
+from mml_core.tasks.images import open_image
 from mml_core.tasks.importers import DataImportError, import_image_folder, import_npz
 
 # class -> (number of images, grey value): constant images make the expected stats exact
@@ -77,6 +78,56 @@ def test_image_folder_becomes_an_mml_task(image_folder, tmp_path):
         image_folder, data, "lesions", dataset="derm", n_folds=3, test_fraction=0.25, overwrite=True
     )
     assert read_task_file(path).train_folds == desc.train_folds
+
+
+def gradient(scale: int) -> np.ndarray:
+    """A 6x8 image with 48 distinct 8-bit values from 0 to 255, times ``scale``."""
+    return np.rint(np.linspace(0, 255, 48)).astype(np.int64).reshape(6, 8) * scale
+
+
+def test_16_bit_images_keep_their_information_on_import(tmp_path):
+    # the same two classes as 8-bit PNGs, as full-range 16-bit PNGs (x257), as 12-bit data in 16-bit PNGs
+    # (x16) and as float TIFFs: every import writes the same 8-bit images, with their 48 grey values
+    written = {}
+    for kind, (mode, scale, suffix) in {
+        "8bit": ("L", 1, "png"), "16bit": ("I;16", 257, "png"), "12bit": ("I;16", 16, "png"),
+        "float": ("F", 1, "tif"),
+    }.items():  # fmt: skip
+        src = tmp_path / kind
+        for cls in ("dark", "bright"):
+            (src / cls).mkdir(parents=True)
+            for i in range(4):
+                values = gradient(scale) if cls == "bright" else gradient(scale)[::-1]
+                dtype = {"L": np.uint8, "I;16": np.uint16, "F": np.float32}[mode]
+                Image.fromarray(values.astype(dtype), mode=mode if mode != "I;16" else None).save(
+                    src / cls / f"{i}.{suffix}"
+                )
+        path = import_image_folder(src, tmp_path / "data", kind, n_folds=2, test_fraction=0)
+        desc = read_task_file(path)
+        sample = next(iter(desc.train_samples.values()))
+        with Image.open(path.parent / sample["image"]) as img:
+            assert img.mode == "L"
+            written[kind] = np.asarray(img)
+    assert len(np.unique(written["16bit"])) == 48
+    for kind in ("16bit", "12bit", "float"):
+        assert np.abs(written[kind].astype(int) - written["8bit"]).max() <= 1, kind
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("1", "L"), ("LA", "L"), ("P", "RGB"), ("RGBA", "RGB"), ("CMYK", "RGB"), ("I", "L"), ("F", "L")],
+)
+def test_every_image_mode_opens_as_8_bit_grey_or_rgb(tmp_path, mode, expected):
+    path = tmp_path / "x.tif"
+    Image.new(mode, (5, 4)).save(path)
+    assert open_image(path).mode == expected
+
+
+def test_constant_and_nan_high_bit_depth_images_become_black(tmp_path):
+    values = np.full((3, 3), 7.0, np.float32)
+    values[0, 0] = np.nan
+    Image.fromarray(values).save(tmp_path / "x.tif")
+    assert np.asarray(open_image(tmp_path / "x.tif")).max() == 0
 
 
 def npz_arrays(rgb: bool = False) -> dict[str, np.ndarray]:

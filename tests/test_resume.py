@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 
 import pytest
@@ -16,6 +17,7 @@ from mml_core.schedulers import MisconfigurationError, TrainingScheduler
 from mml_core.jobs.runner import seed_everything
 from mml_core.training.interrupted import TrainingInterrupted
 from mml_core.training.resume import AtomicCheckpointIO, find_resume_checkpoint
+from mml_core.training.safe_load import load_checkpoint
 
 SETTINGS = {
     "trainer": {"max_epochs": 3, "limit_train_batches": 5, "limit_val_batches": 2, "enable_progress_bar": False},
@@ -164,6 +166,42 @@ def test_corrupt_checkpoints_are_moved_aside_and_the_previous_one_is_used(tmp_pa
     (tmp_path / "epoch001.ckpt").write_bytes(b"not a checkpoint")
     assert find_resume_checkpoint(tmp_path, ("epoch001.ckpt",)) is None
     assert "restarts from the beginning" in caplog.text
+
+
+class _Planted:
+    """Unpickling this creates a file: what a hostile checkpoint in a shared results folder could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_planted_checkpoint_is_never_unpickled_but_moved_aside(tmp_path, caplog):
+    marker = tmp_path / "pwned"
+    _checkpoint(tmp_path / "epoch000.ckpt", 0)
+    os.utime(tmp_path / "epoch000.ckpt", (1, 1))
+    torch.save({"state_dict": {}, "loops": {}, "epoch": 3, "payload": _Planted(marker)}, tmp_path / "last.ckpt")
+    assert find_resume_checkpoint(tmp_path, ("last.ckpt", "epoch000.ckpt")) == tmp_path / "epoch000.ckpt"
+    assert not marker.exists()
+    assert (tmp_path / "last.ckpt.corrupt").is_file()
+    assert "holds objects other than tensors and plain data, which could run code" in caplog.text
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(tmp_path / "last.ckpt.corrupt")
+    assert not marker.exists()
+
+
+def test_a_planted_model_file_is_never_unpickled(demo_data, tmp_path, monkeypatch):
+    scheduler = make_scheduler(demo_data, tmp_path, monkeypatch)
+    model = tmp_path / "results/default/steps/train_fold--sk_digits_0/model.pt"
+    model.parent.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {}, "payload": _Planted(marker)}, model)
+    with pytest.raises(RuntimeError, match=r"model.pt holds objects other than tensors and plain data.*moved it to "
+                                           r"model.pt.corrupt\. Run the same snakemake command again"):
+        scheduler._load_network("sk_digits", 0)
+    assert not marker.exists() and (model.parent / "model.pt.corrupt").is_file() and not model.exists()
 
 
 def test_atomic_checkpoint_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):

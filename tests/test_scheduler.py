@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -195,8 +196,9 @@ def test_params_carry_the_config_slice_a_step_reads(cfg):
 def test_plan_of_seed_style_scheduler_keeps_schedule_order(cfg):
     plan = Plan(SeedStyleScheduler(seed_cfg(cfg)))
     assert [plan.dependencies(i) for i in range(4)] == [[], [0], [1], [0, 1, 2]]
-    # each step reads only the task named in its params
-    assert plan.inputs(2)["tasks"] == [str(cfg.data_dir) + "/RAW/DSET_sklearn_digits/TASK_sk_digits_parity.json"]
+    # each step reads only the task named in its params: its data fingerprint is the step's input
+    assert plan.inputs(2)["data"] == ["results/default/fingerprints/sk_digits_parity.json"]
+    assert plan.task_files["sk_digits_parity"] == Path(cfg.data_dir) / "RAW/DSET_sklearn_digits/TASK_sk_digits_parity.json"
 
 
 def test_plan_scales_to_ten_thousand_steps(cfg):

@@ -160,3 +160,24 @@ def test_training_job_cancelled_by_slurm_is_retried_and_resumes_from_its_checkpo
     log = (tmp_path / "results/quick/logs/train_fold--sk_digits_0.log").read_text()
     assert "Resuming training from checkpoint" in log
     assert int(re.search(r"epoch (\d+)/\d+ done", log)[1]) > 1
+
+
+def test_mml_snake_runs_on_slurm_with_the_config_it_composed(tmp_path, demo_data):
+    # the composed config lies in results/<proj>/configs/ (a file system the nodes share), where the
+    # SLURM jobs' snakemake reads it again; the same command then has nothing to do
+    from test_cli import MML_SNAKE
+
+    args = ["train", "proj=cli", f"data_dir={demo_data}", "mode.nested=false", "mode.cv=false",
+            "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
+            "augmentations=none", *SLURM_ARGS]
+
+    def run(*extra: str) -> str:
+        proc = subprocess.run(["timeout", "-s", "INT", "-k", "30", str(RUN_LIMIT_S), str(MML_SNAKE), *args, *extra],
+                              cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    output = run()
+    assert re.search(r"has been submitted with SLURM jobid \d+ \(log: \S*/rule_train_fold/", output), output[-3000:]
+    assert read_json(tmp_path / "results/cli/steps/train_fold--sk_digits_0/metrics.json")["results"]["epochs"] == 1
+    assert "Nothing to be done" in run("-n")

@@ -101,9 +101,11 @@ def run_step(config_file: Path, step: str, threads: int = 1, gpus: int = 0) -> d
             logger.exception("Step %s failed.", step)
             console.write(f"mml_core: step {step} failed: {type(exc).__name__}: {exc}\n  (full log: {log})\n")
             raise
+        files = {str(f.relative_to(scheduler.results_dir)): f.stat().st_size for f in scheduler.step_files(ix)}
+        inputs = [scheduler.step_names[i] for i in scheduler.reads_steps(ix)]
         record = provenance.write_record(
             scheduler.layout.metrics(step), scheduler.step_identity(ix), scheduler.step_results, config_file,
-            started, threads, devices,
+            started, threads, devices, files, inputs,
         )  # fmt: skip
         logger.info("Step %s finished in %.1f s.", step, record["provenance"]["wall_time_s"])
     return record

@@ -58,14 +58,36 @@ def write_predictions(
     return atomic_write(Path(path), write)
 
 
+class PredictionsError(ValueError):
+    """A predictions file that cannot be read; the message names it and the fix."""
+
+
 def read_predictions(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """``{split: {<field>: array}}`` from a predictions file (the task type under ``task_type``)."""
-    with np.load(path) as data:
-        splits: dict[str, dict[str, np.ndarray]] = {}
-        for key in data.files:
-            split, _, field = key.partition("/")
-            if field:
-                splits.setdefault(split, {})[field] = data[key]
+    """``{split: {<field>: array}}`` from a predictions file (the task type under ``task_type``).
+
+    A file that cannot be read is moved aside to ``<name>.corrupt`` (kept) and :class:`PredictionsError`
+    raised: the step that wrote it recorded the file, so the next plan sees it missing and redoes that step.
+    """
+    path = Path(path)
+    try:
+        with np.load(path) as data:
+            splits: dict[str, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                split, _, field = key.partition("/")
+                if field:
+                    splits.setdefault(split, {})[field] = data[key]
+    except FileNotFoundError:
+        raise PredictionsError(
+            f"Predictions file {path} is missing. Run the same snakemake command again: planning redoes the step "
+            "that wrote it."
+        ) from None
+    except Exception as exc:  # numpy and zipfile raise many types for damaged files
+        aside = path.with_name(path.name + ".corrupt")
+        path.replace(aside)
+        raise PredictionsError(
+            f"Predictions file {path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); moved it to "
+            f"{aside.name}. Run the same snakemake command again: planning redoes the step that wrote it."
+        ) from None
     return splits
 
 

@@ -26,9 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config import MisconfigurationError, config_hash, select
 from mml_core.io import atomic_write_json, atomic_write_text
-from mml_core.results.outputs import SUMMARY_JSON, write_summary_outputs
+from mml_core.results.outputs import FINISH_OUTPUTS, SUMMARY_JSON, write_summary_outputs
 from mml_core.schedulers import factories, provenance
-from mml_core.schedulers.steps import StepLayout, step_name
+from mml_core.schedulers.steps import METRICS, StepLayout, step_name
 from mml_core.tasks import TaskStruct, TaskStructFactory
 from mml_core.tasks.tags import TagError, check_tags
 from mml_core.tasks.task_list import expand_task_list
@@ -124,7 +124,7 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         OmegaConf.set_readonly(self.cfg, True)
         # the final config as plain containers, converted once; it cannot drift from cfg (read-only)
         self.resolved_cfg: dict[str, Any] = OmegaConf.to_container(self.cfg, resolve=True)
-        self._config_hashes: dict[str, str] = {}
+        self._config_hashes: dict[str, tuple[str, str, int | None]] = {}
         self.step_names = [step_name(c.__name__, p) for c, p in zip(self.commands, self.params)]
         duplicates = sorted(n for n, count in Counter(self.step_names).items() if count > 1)
         if duplicates:
@@ -177,6 +177,36 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         """
         return self._dependencies.get(command_ix)
 
+    def reads_steps(self, command_ix: int) -> list[int]:
+        """Indices of the steps whose outputs step ``command_ix`` reads, as the plan runs them.
+
+        Declared by :meth:`step_dependencies`; without a declaration, the previous step (the seed's
+        order). ``prepare_exp`` reads none, ``finish_exp`` every step. A scheduler that declares
+        dependencies lists ``prepare_exp`` (index 0) only where a step reads what it wrote, so
+        re-preparing (e.g. a task added to task_list) does not rerun finished steps.
+        """
+        last = len(self.commands) - 1
+        if command_ix == 0:
+            return []
+        if command_ix == last:
+            return list(range(last))
+        declared = self.step_dependencies(command_ix)
+        return sorted(set(declared)) if declared is not None else [command_ix - 1]
+
+    def step_files(self, command_ix: int) -> list[Path]:
+        """The files step ``command_ix`` wrote besides its ``metrics.json`` (recorded with their sizes, so
+        planning notices one that is lost or truncated): the files in its step folder; for
+        ``finish_exp`` the summary and plots (:data:`~mml_core.results.outputs.FINISH_OUTPUTS`)."""
+        if self.commands[command_ix].__name__ == "finish_exp":
+            outputs = [self.results_dir / path for path in FINISH_OUTPUTS.values()]
+        else:
+            outputs = [self.step_dir(self.step_names[command_ix])]
+        files = []
+        for path in outputs:
+            found = sorted(path.rglob("*")) if path.is_dir() else [path]
+            files += [f for f in found if f.is_file() and f.name != METRICS and not f.name.startswith(".")]
+        return files
+
     def step_tasks(self, command_ix: int) -> list[str]:
         """Tasks whose files step ``command_ix`` reads (its Snakemake inputs besides dependencies).
 
@@ -188,6 +218,14 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         tasks = self.resolved_cfg["task_list"]
         named = [p for p in self.params[command_ix] if isinstance(p, str) and p in tasks]
         return named or list(tasks)
+
+    def step_input_files(self, command_ix: int) -> list[Path]:
+        """Files outside this experiment that step ``command_ix`` reads, e.g. another project's ``model.pt``.
+
+        They become the step's Snakemake inputs besides its dependencies and task files, so the step
+        reruns when they change. Default: none.
+        """
+        return []
 
     def command_config(self, command: str) -> dict[str, Any]:
         """The config slice that steps of ``command`` read (see :func:`reads_config`).
@@ -205,13 +243,17 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
         """What step ``command_ix``'s results depend on besides its input files (see :mod:`.provenance`)."""
         command = self.commands[command_ix].__name__
         if command not in self._config_hashes:
-            self._config_hashes[command] = config_hash(self.command_config(command))
+            slice_ = self.command_config(command)
+            self._config_hashes[command] = (config_hash(slice_), *provenance.extension_key(slice_))
+        digest, extension_hash, max_epochs = self._config_hashes[command]
         return provenance.StepIdentity(
             name=self.step_names[command_ix],
             command=command,
             params=list(self.params[command_ix]),
             entry=self.schedule_entry(command_ix),
-            config_hash=self._config_hashes[command],
+            config_hash=digest,
+            extension_hash=extension_hash,
+            max_epochs=max_epochs,
         )
 
     def schedule_entry(self, command_ix: int) -> str:
@@ -395,14 +437,16 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
 
         The checkpoint folder records the step's identity (``step.json``); checkpoints of another
         entry or config (the step reruns because its config changed) are moved aside (never
-        deleted) and the step starts fresh (:func:`~mml_core.schedulers.provenance.claim_checkpoints`);
+        deleted) and the step starts fresh, except that with ``mode.extend`` a higher
+        ``trainer.max_epochs`` continues them (:func:`~mml_core.schedulers.provenance.claim_checkpoints`);
         corrupt files are skipped (:func:`~mml_core.training.resume.find_resume_checkpoint`).
         """
         from mml_core.training.trainer import latest_checkpoint
 
         directory = self.get_checkpoints_dir()
         if self._checked_checkpoints != directory:
-            provenance.claim_checkpoints(directory, self.step_identity(self.step_index(self.active_step_naming)))
+            identity = self.step_identity(self.step_index(self.active_step_naming))
+            provenance.claim_checkpoints(directory, identity, extend=bool(self.cfg.mode.extend))
             self._checked_checkpoints = directory
         return latest_checkpoint(directory)
 

@@ -6,6 +6,16 @@ pattern carries the step name in the wildcard ``step`` (``steps/{step}/metrics.j
 to the kind's names, e.g. ``train_fold--sk_digits_0``), so planning costs Snakemake's per-job floor
 instead of one rule per step. The input function and the static params below answer per job.
 
+Beyond Snakemake's own rules, planning keeps two promises about finished work. Data: every step
+reads the data fingerprints of its tasks (:mod:`mml_core.tasks.fingerprint`), rewritten only when
+a task's files changed, so new image content reruns the steps that read it. Completeness: a
+finished step whose results were lost or truncated since (its record lists every file it wrote,
+with sizes) is taken as done by Snakemake, which never reruns a step whose output is missing while
+the steps after it are present and up to date; :meth:`Plan.repair` moves such a step's folder
+aside and makes its ``metrics.json`` a target, so the step runs again and then every step that
+read it. The summary and plots of the last complete finish_exp are kept (:meth:`Plan.keep_summary`)
+and restored when a rerun of finish_exp fails (Snakemake deletes a job's outputs before it runs).
+
 Jobs receive the config through one file, ``results/<proj>/configs/<hash>.json``: the validated
 config exactly as planning saw it, written once before the first job runs (``onstart``, so a dry
 run writes nothing) and named by its hash, so a job of an earlier plan still finds its own. The
@@ -19,6 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,12 +43,29 @@ from mml_core.io import atomic_write_text
 from mml_core.results import outputs
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
-from mml_core.schedulers.steps import step_name_regex
+from mml_core.schedulers.steps import StepLayout, step_name_regex
+from mml_core.tasks import split_task_name
+from mml_core.tasks.fingerprint import data_fingerprint, write_fingerprint
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
-__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["FINISH", "PREPARE", "Plan", "RuleSpec", "job_config_path", "write_config_file"]
 
 PREPARE, FINISH = "prepare_exp", "finish_exp"
+
+
+def job_config_path(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
+    """Where the jobs of the validated config ``job_config`` read it: ``results/<proj>/configs/<hash>.json``."""
+    return workdir / StepLayout.of(str(job_config["proj"])).config_file(config_hash(job_config))
+
+
+def write_config_file(job_config: Mapping[str, Any], workdir: Path = Path()) -> Path:
+    """Write ``job_config`` where its jobs read it (once per distinct config; see the module docstring)."""
+    path = job_config_path(job_config, workdir)
+    if not path.is_file():
+        atomic_write_text(path, json.dumps(job_config, sort_keys=True))
+    return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +98,9 @@ class Plan:
         for ix, command in enumerate(scheduler.commands):
             self.kinds.setdefault(command.__name__, []).append(ix)
         factory = scheduler.task_factory
-        self.task_files = {t: str(factory.task_file(t)) for t in scheduler.cfg.task_list}
+        # per base task (tags are applied in memory): its task file and its data fingerprint
+        self.task_files = {split_task_name(t)[0]: factory.task_file(t) for t in scheduler.cfg.task_list}
+        self.fingerprints = {base: str(self.layout.fingerprint(base)) for base in self.task_files}
         # the demo rule writes the demo tasks of the experiment that are missing (with those sharing their images)
         self.demo_outputs = [str(p) for p in factory.missing_demo_files(scheduler.cfg.task_list)]
         # MML's pp: (dataset, task) -> RAW task file, for every task that has a preprocessed version to write
@@ -78,8 +112,7 @@ class Plan:
                 raw = factory.raw_file(task)
                 if raw is not None:
                     self.preprocess_sources[(raw.parent.name.removeprefix("DSET_"), raw.stem.removeprefix("TASK_"))] = str(raw)
-        self._config_text = json.dumps(scheduler.job_config, sort_keys=True)
-        self.job_config = str(self.root / "configs" / f"{config_hash(scheduler.job_config)}.json")
+        self.job_config = str(job_config_path(scheduler.job_config))
 
     @property
     def preprocessed_files(self) -> list[str]:
@@ -91,11 +124,8 @@ class Plan:
         return str(task_file_path(self.scheduler.task_factory.data_dir, "{dataset}", "{task}", self.preprocessing_id))
 
     def write_job_config(self) -> Path:
-        """Write the config file the jobs read (once per distinct config; see the module docstring)."""
-        path = Path(self.job_config)
-        if not path.is_file():
-            atomic_write_text(path, self._config_text)
-        return path
+        """Write the config file the jobs read (see :func:`write_config_file`)."""
+        return write_config_file(self.scheduler.job_config)
 
     # -- targets ------------------------------------------------------------------------------
 
@@ -146,34 +176,116 @@ class Plan:
 
     @cached_property
     def _dependencies(self) -> list[list[int]]:
-        last = len(self.names) - 1
-        deps: list[list[int]] = [[]]
-        for ix in range(1, last):
-            declared = self.scheduler.step_dependencies(ix)
-            deps.append(sorted(set(declared)) if declared is not None else [ix - 1])
-        deps.append(list(range(last)))
-        return deps
+        return [self.scheduler.reads_steps(ix) for ix in range(len(self.names))]
 
     def dependencies(self, ix: int) -> list[int]:
-        """Steps whose outputs step ``ix`` reads.
-
-        Declared by the scheduler (``step_dependencies``); without a declaration, the previous
-        step (the seed's order). ``finish_exp`` reads every step. A scheduler that declares
-        dependencies lists ``prepare_exp`` (index 0) only where a step reads what it wrote, so
-        re-preparing (e.g. a task added to task_list) does not rerun finished steps.
-        """
+        """Steps whose outputs step ``ix`` reads (:meth:`AbstractBaseScheduler.reads_steps`)."""
         return self._dependencies[ix]
 
     def inputs(self, ix: int) -> dict[str, list[str]]:
         """Named inputs of step ``ix``: ``deps`` (outputs of the steps it reads; a retrained fold
-        reruns its prediction) and ``tasks`` (the task files, so changed data reruns the steps)."""
-        tasks = sorted({self.task_files[t] for t in self.scheduler.step_tasks(ix)})
-        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "tasks": tasks}
+        reruns its prediction), ``data`` (the fingerprints of its tasks, so changed data reruns it) and
+        ``files`` (files of other projects it reads, e.g. a reused model: ``step_input_files``)."""
+        data = sorted({self.fingerprints[split_task_name(t)[0]] for t in self.scheduler.step_tasks(ix)})
+        files = [str(path) for path in self.scheduler.step_input_files(ix)]
+        return {"deps": [self._targets[d] for d in self.dependencies(ix)], "data": data, "files": files}
 
     def input_files(self, ix: int) -> list[str]:
         """The inputs of step ``ix`` as one list (:meth:`inputs` without the names)."""
         named = self.inputs(ix)
-        return named["deps"] + named["tasks"]
+        return named["deps"] + named["data"] + named["files"]
+
+    # -- data fingerprints ----------------------------------------------------------------------
+
+    def update_fingerprints(self) -> None:
+        """Write the fingerprint of every task whose task file exists, where it is new or the files changed."""
+        for base, task_file in self.task_files.items():
+            if task_file.is_file():
+                fingerprint = data_fingerprint(task_file, self.scheduler.task_factory.load_description(base))
+                if write_fingerprint(Path(self.fingerprints[base]), task_file, fingerprint):
+                    logger.warning(
+                        "The files of task %s changed since the last plan (%s or its %d image and mask files): the steps that read "
+                        "it run again.", base, task_file, fingerprint.files,
+                    )  # fmt: skip
+
+    # -- finished steps whose results are incomplete ----------------------------------------------
+
+    @cached_property
+    def incomplete(self) -> dict[int, str]:
+        """Finished steps whose results are incomplete (index -> why), in schedule order.
+
+        A record that is unreadable or lists a file that is gone or has another size; or no record
+        although a finished step recorded that it read this step's results (lost, or its rerun was
+        interrupted after Snakemake deleted the old one). Reads every record: ~30 us per step.
+        """
+        present = [Path(target).is_file() for target in self._targets]
+        problems: dict[int, str] = {}
+        read: set[str] = set()
+        for ix in (i for i, exists in enumerate(present) if exists):
+            problem, inputs = provenance.record_problem(Path(self._targets[ix]), self.root)
+            read.update(inputs)
+            if problem:
+                problems[ix] = problem
+        for ix, name in enumerate(self.names):
+            if not present[ix] and name in read:
+                problems[ix] = "its metrics.json is missing, but finished steps read its results"
+        return dict(sorted(problems.items()))
+
+    def repair(self, dryrun: bool) -> list[str]:
+        """Targets that make Snakemake redo every :attr:`incomplete` step, then the steps that read it.
+
+        The folders of incomplete records are moved aside to ``steps/<step>.broken-<time>/`` first
+        (kept, never deleted), so their targets are missing; a dry run moves nothing and only says
+        what the run will redo.
+        """
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for ix, why in self.incomplete.items():
+            name = self.names[ix]
+            action = "It runs again, then the steps that read it"
+            if Path(self._targets[ix]).is_file():
+                if dryrun:
+                    action = "A run (not this dry run, which moves nothing) moves its folder aside and redoes it, then the steps that read it"
+                else:
+                    aside = self.layout.broken(name, stamp)
+                    self.layout.step_dir(name).rename(aside)
+                    why += f"; moved its folder to {aside}"
+            logger.warning("Step %s is finished but incomplete: %s. %s.", name, why, action)
+        return [self._targets[ix] for ix in self.incomplete]
+
+    # -- the summary of the last complete finish_exp ----------------------------------------------
+
+    def keep_summary(self) -> None:
+        """Keep finish_exp's summary and plots in ``previous/`` (hard links) while they are complete."""
+        finish = len(self.names) - 1
+        if not Path(self._targets[finish]).is_file() or finish in self.incomplete:
+            return
+        kept = self.layout.previous_dir
+        # built beside it and swapped in by renames; what a killed swap left is removed first
+        for leftover in kept.parent.glob(f"{kept.name}.*-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        new, old = (kept.with_name(f"{kept.name}.{state}-{os.getpid()}") for state in ("new", "old"))
+        for path in self.scheduler.step_files(finish):
+            _link_or_copy(path, new / path.relative_to(self.root))
+        if kept.exists():
+            kept.rename(old)
+        new.rename(kept)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def restore_summary(self) -> list[Path]:
+        """Put back the kept summary and plots where a failed finish_exp left none; return what was restored."""
+        kept = self.layout.previous_dir
+        restored = []
+        for path in sorted(kept.rglob("*")) if kept.is_dir() else []:
+            target = self.root / path.relative_to(kept)
+            if path.is_file() and not target.exists():
+                _link_or_copy(path, target)
+                restored.append(target)
+        if restored:
+            logger.warning(
+                "finish_exp did not complete: restored the summary and plots of the last complete run (%d files, "
+                "kept in %s). The next run makes them anew.", len(restored), kept,
+            )  # fmt: skip
+        return restored
 
     def params(self, kind: str) -> dict[str, Any]:
         """What Snakemake's params trigger compares for every step of ``kind``: the config slice
@@ -205,3 +317,12 @@ class Plan:
         """Snakemake resources of ``kind``: mem_mb, runtime, gpu, and the ``slurm_*`` keys only where
         the config sets them (else the profile's default applies)."""
         return {k: v for k, v in self._settings(kind).items() if k != "threads"}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link at ``target`` to ``source`` (a copy where the file system has none)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

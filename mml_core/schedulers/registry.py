@@ -12,7 +12,10 @@ from omegaconf import DictConfig
 from mml_core.config import from_snakemake
 from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError
 
-SCHEDULERS = {"train": "mml_core.schedulers.training:TrainingScheduler"}
+SCHEDULERS = {
+    "train": "mml_core.schedulers.training:TrainingScheduler",
+    "tl": "mml_core.schedulers.transfer:TransferScheduler",
+}
 
 
 def scheduler_class(name: str) -> type[AbstractBaseScheduler]:

@@ -3,8 +3,8 @@
 A *step* is one (command, params) pair of a schedule. Its name is MML's step naming without the
 timestamp (``command--param1_param2``), stable across reruns, so an interrupted step finds its
 checkpoints again. Every path of a step (its ``metrics.json`` target, its folder, checkpoints,
-log) and the Snakemake patterns of a command kind's rule come from :class:`StepLayout`; no other
-module spells them.
+log), of the experiment's data fingerprints and kept summary, and the Snakemake patterns of the
+rules come from :class:`StepLayout`; no other module spells them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ PARAMS_REGEX = r"(--[^/]+)?"
 PARAMS_SEP = "--"
 # the wildcard of the generated rules' patterns: the whole step name
 STEP_WILDCARD = "step"
+# the wildcard of the data fingerprint rule's pattern: a base task name
+TASK_WILDCARD = "task"
 METRICS = "metrics.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+?=,@-]")
 
@@ -58,10 +60,31 @@ class StepLayout:
         """The job's log file (logging, stdout and stderr of the step)."""
         return self.root / "logs" / f"{name}.log"
 
+    def config_file(self, digest: str) -> Path:
+        """The validated config the jobs of one plan read, named by its hash (see :mod:`.plan`)."""
+        return self.root / "configs" / f"{digest}.json"
+
+    def finished_records(self) -> list[Path]:
+        """The ``metrics.json`` of every finished step of this experiment, by step name."""
+        return sorted(self.root.glob(str(self.metrics("*").relative_to(self.root))))
+
     @property
     def logs_dir(self) -> Path:
         """Folder of the job logs and of the experiment loggers' runs."""
         return self.root / "logs"
+
+    def broken(self, name: str, stamp: str) -> Path:
+        """Where planning moves the folder of a step whose results turned out incomplete (kept, never deleted)."""
+        return self.step_dir(name).with_name(f"{name}.broken-{stamp}")
+
+    def fingerprint(self, task: str) -> Path:
+        """The data fingerprint of (base) task ``task``: an input of every step that reads the task."""
+        return self.root / "fingerprints" / f"{task}.json"
+
+    @property
+    def previous_dir(self) -> Path:
+        """The last complete summary and plots, restored when a rerun of finish_exp fails."""
+        return self.root / "previous"
 
     def metrics_pattern(self) -> str:
         """The output pattern of the generated rules: the wildcard ``step`` is the step name."""
@@ -70,6 +93,10 @@ class StepLayout:
     def log_pattern(self) -> str:
         """The log pattern of the generated rules."""
         return str(self.log(f"{{{STEP_WILDCARD}}}"))
+
+    def fingerprint_pattern(self) -> str:
+        """The output pattern of the data fingerprint rule: the wildcard ``task`` is the base task name."""
+        return str(self.fingerprint(f"{{{TASK_WILDCARD}}}"))
 
 
 def step_name_regex(kind: str) -> str:

@@ -12,10 +12,12 @@ Modes (``mode.*``): ``cv`` (every fold), ``nested`` (train ``pivot+nested?k``, p
 fold and the pivot's test split), ``multitask`` with ``co_tasks`` and ``task_weights`` (co-tasks
 trained jointly, one head each), ``eval_on`` (other tasks predicted and tested through the pivot's
 head), ``store_parameters``, ``store_best``. Params match MML's (``eval_on`` is ``None`` for the
-task itself) so step names stay stable. ``create_routine`` records every model (:class:`ModelRef`)
-and every step's dependencies as it appends them; the summary is built in
-:mod:`mml_core.results.training_summary`, the config rules are checked in
-:mod:`mml_core.config.checks`. What stays (about 400 lines) is the schedule and its three commands.
+task itself) so step names stay stable. Without ``train``, predict and test evaluate models stored
+earlier (``reuse.models``, else this project's; :mod:`~mml_core.schedulers.reuse`), declared as the
+steps' input files. ``create_routine`` records every model (:class:`ModelRef`) and every step's
+dependencies as it appends them; the summary is built in :mod:`mml_core.results.training_summary`,
+the config rules are checked in :mod:`mml_core.config.checks`. What stays (about 440 lines) is the
+schedule and its three commands.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from mml_core.results.predictions import FILENAME as PREDICTIONS
 from mml_core.results.predictions import N_EXAMPLES, OUTPUT_FIELD, write_predictions
 from mml_core.results.summary import aggregate_folds
 from mml_core.results.training_summary import ModelRef, plot_training, summarize_training
-from mml_core.schedulers import factories
+from mml_core.schedulers import factories, reuse
 from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config
 from mml_core.schedulers.steps import step_name
 from mml_core.tasks import ARG_SEP, TAG_SEP, split_task_name
@@ -77,6 +79,9 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.tests: list[tuple[str, str | None]] = []
         # (model, evaluated task, params) of each predict_fold step
         self.predictions: list[tuple[ModelRef, str, list[Any]]] = []
+        # without train: the stored model each (task, fold) is evaluated with, and each step's model files
+        self.stored: dict[tuple[str, int], reuse.StoredModel] = {}
+        self._model_inputs: dict[int, list[Path]] = {}
         super().__init__(cfg=cfg, available_subroutines=["train", "predict", "test"])
 
     # -- the schedule -------------------------------------------------------------------------
@@ -162,6 +167,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         if "train" in self.subroutines:
             for model in self.models:
                 self.train_steps[model] = self.add_step(self.train_fold, [model.task, model.fold], after=[])
+        elif {"predict", "test"} & set(self.subroutines):
+            self.stored = self._stored_models()
         if "predict" in self.subroutines:
             for model in self.models:
                 trained = [self.train_steps[model]] if model in self.train_steps else []
@@ -169,14 +176,56 @@ class TrainingScheduler(AbstractBaseScheduler):
                 targets = [t for e in evaluated for t in ([e, self.pivot] if mode.nested and e is None else [e])]
                 for target in targets:
                     params = [model.task, model.fold, target]
-                    self.add_step(self.predict_fold, params, after=trained)
+                    ix = self.add_step(self.predict_fold, params, after=trained)
+                    self._model_inputs[ix] = self._stored_files([model])
                     self.predictions.append((model, target or model.task, params))
         if "test" in self.subroutines:
             for task in dict.fromkeys(model.task for model in self.models):
                 trained = [self.train_steps[m] for m in self.models_of(task) if m in self.train_steps]
                 for target in evaluated:
-                    self.add_step(self.test_task, [task, target], after=trained)
+                    ix = self.add_step(self.test_task, [task, target], after=trained)
+                    self._model_inputs[ix] = self._stored_files(self.models_of(task))
                     self.tests.append((task, target))
+            self._check_test_splits()
+
+    def _check_test_splits(self) -> None:
+        """test_task scores every model on the test split of the task it evaluates: none may be empty
+        (checked where the task file exists; the demo tasks have test splits)."""
+        for task, eval_on in self.tests:
+            target = eval_on or task
+            task_file = self.task_factory.task_file(target)
+            if task_file.is_file() and not self.task_factory.load_description(target).test_samples:
+                raise MisconfigurationError(
+                    f"Task '{target}' ({task_file}) has no test samples, but mode.subroutines includes test, which scores "
+                    "every model on the test split. Drop test (--config 'mode={subroutines: [train, predict]}'), or "
+                    "give the task a test split (python -m mml_core.tasks import-folder ... --test-fraction 0.2)."
+                )
+
+    def _stored_models(self) -> dict[tuple[str, int], reuse.StoredModel]:
+        """Predict and test without train evaluate models trained earlier: those of the reuse.models
+        projects (MML), else this project's own; the newest of each (task, fold), as MML picks."""
+        projects = reuse.reused_projects(self.cfg.reuse.models)
+        own = [self.cfg.proj] if self.layout.root.is_dir() else []
+        available = reuse.stored_models(projects or own)
+        found = {(m.task, m.fold): reuse.latest_model(available, m.task, m.fold) for m in self.models}
+        missing = [f"{task} fold {fold}" for (task, fold), model in found.items() if model is None]
+        if missing:
+            where = f"the projects of reuse.models {projects}" if projects else f"this project ({self.layout.root})"
+            raise MisconfigurationError(
+                f"mode.subroutines {self.subroutines} evaluates stored models without training them, but no trained "
+                f"model of {', '.join(missing)} is in {where}. Add train to mode.subroutines, or set reuse.models "
+                "to the project that trained them (with the same mode.cv and mode.nested)."
+            )
+        stored = {key: model for key, model in found.items() if model is not None}
+        reuse.check_architecture(stored.values(), self.cfg.arch.name)
+        return stored
+
+    def _stored_files(self, models: list[ModelRef]) -> list[Path]:
+        return [self.stored[(m.task, m.fold)].path for m in models if (m.task, m.fold) in self.stored]
+
+    def step_input_files(self, command_ix: int) -> list[Path]:
+        """The stored model files a predict or test step evaluates (without train); retraining them reruns it."""
+        return self._model_inputs.get(command_ix, [])
 
     def _check_eval_on(self, on_disk_only: bool = False) -> None:
         """eval_on tasks go through the pivot's head: same task type and number of classes."""
@@ -264,21 +313,33 @@ class TrainingScheduler(AbstractBaseScheduler):
         return [task_name, *self.co_tasks]
 
     def _model_path(self, task_name: str, fold: int) -> Path:
+        """Where this experiment's training of (task, fold) stores the weights."""
         return self.step_dir(step_name("train_fold", [task_name, fold])) / MODEL_FILE
 
     def _load_network(self, task_name: str, fold: int) -> MultiTaskNetwork:
-        """The trained network of (task, fold), with heads for the task and the co-tasks."""
-        import torch
+        """The trained network of (task, fold) (trained here, or stored earlier: :meth:`_stored_models`),
+        with the heads it was trained with: the task's and its co-tasks'."""
+        from mml_core.training.safe_load import load_checkpoint, load_problem
 
-        path = self._model_path(task_name, fold)
+        stored = self.stored.get((task_name, fold))
+        path = stored.path if stored else self._model_path(task_name, fold)
         if not path.is_file():
             raise FileNotFoundError(
                 f"No trained model for task {task_name} fold {fold} at {path}. Include 'train' in "
                 "mode.subroutines (or train this fold first) and keep mode.store_parameters=true."
             )
-        structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
+        try:
+            saved = load_checkpoint(path)
+        except Exception as exc:  # torch raises many types for truncated, foreign or unsafe files
+            aside = path.with_name(path.name + ".corrupt")
+            path.replace(aside)
+            raise RuntimeError(
+                f"The model file {path} {load_problem(exc)}; moved it to {aside.name}. Run the same snakemake "
+                "command again: planning sees the missing model and trains that fold again."
+            ) from None
+        structs = [self.get_struct(t) for t in saved.get("tasks") or self._model_tasks(task_name)]
         network = factories.build_network(self.resolved_cfg, structs, pretrained=False)
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+        network.load_state_dict(saved["state_dict"])
         return network
 
     def _evaluated(self, task_name: str, eval_on: str | None) -> str:
@@ -294,6 +355,8 @@ class TrainingScheduler(AbstractBaseScheduler):
         import torch
 
         from mml_core.io import atomic_write
+        from mml_core.training.resume import checkpoint_mismatch
+        from mml_core.training.safe_load import load_checkpoint
 
         logger.info("Starting training for task %s and fold %d.", self.highlight_text(task_name), fold)
         structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
@@ -304,8 +367,6 @@ class TrainingScheduler(AbstractBaseScheduler):
         self.before_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         resume = self.resume_checkpoint()
         if resume:
-            from mml_core.training.resume import checkpoint_mismatch
-
             mismatch = checkpoint_mismatch(model, resume)
             if mismatch:
                 raise MisconfigurationError(
@@ -315,7 +376,7 @@ class TrainingScheduler(AbstractBaseScheduler):
                 )
             logger.info("Resuming training from checkpoint %s.", resume)
         self.lightning_tune(trainer=trainer, model=model, datamodule=datamodule)
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume)
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         self.after_training_hook(datamodule=datamodule, model=model, trainer=trainer, fold=fold, task_name=task_name)
         history = self.metrics_callback.metrics
         key = f"val/{task_name}/loss"
@@ -323,7 +384,7 @@ class TrainingScheduler(AbstractBaseScheduler):
         best = self.checkpoint_callback.best_model_path if monitor else ""
         if best:
             monitored = float(self.checkpoint_callback.best_model_score)
-            checkpoint = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+            checkpoint = load_checkpoint(Path(best))["state_dict"]
             state = {k.removeprefix("network."): v for k, v in checkpoint.items() if k.startswith("network.")}
         else:
             monitored = next((r[key] for r in reversed(history) if key in r), None)
@@ -385,11 +446,14 @@ class TrainingScheduler(AbstractBaseScheduler):
         logger.info("Starting testing for task %s.", self.highlight_text(task_name))
         per_fold = {}
         target = self._evaluated(task_name, eval_on)
-        structs = [self.get_struct(t) for t in self._model_tasks(task_name)]
         for ref in self.models_of(task_name):
             fold = ref.fold
-            model = self.create_model(structs, self.cfg.mode.task_weights, pretrained=False)
-            model.network.load_state_dict(self._load_network(task_name, fold).state_dict())
+            network = self._load_network(task_name, fold)
+            # a stored model of another project may have other co-tasks than this config: equal weights then
+            own_heads = network.task_names == self._model_tasks(task_name)
+            structs = [self.get_struct(t) for t in network.task_names]
+            model = self.create_model(structs, self.cfg.mode.task_weights if own_heads else None, pretrained=False)
+            model.network.load_state_dict(network.state_dict())
             if target != task_name:
                 model.setup_redirection(head=task_name, task=target)
             model.set_bootstrap(self.cfg.metrics.bootstrap)

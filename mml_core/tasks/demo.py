@@ -1,7 +1,11 @@
 """Demo tasks built from scikit-learn's digits (shipped inside scikit-learn: no download).
 
-``write_demo_tasks`` writes the 1,797 8x8 images once as PNG files and one MML task file per demo
-task into ``<data_dir>/RAW/DSET_sklearn_digits/``. The split is fixed (seed 0, independent of the
+``write_demo_tasks`` writes the 1,797 8x8 images as PNG files and one MML task file per demo task
+into ``<data_dir>/RAW/DSET_sklearn_digits/``, every file atomically and the task files last: an
+interrupted first write (SIGKILL, full disk) leaves complete files or none and no task file, so
+the ``demo_tasks`` rule runs again and rewrites what is missing or differs (the images are encoded
+in memory and compared with the files on disk, so unchanged files keep their modification time;
+:func:`~mml_core.tasks.demo_types.write_pngs`). The split is fixed (seed 0, independent of the
 experiment seed): 20 % stratified test split, five stratified folds over the rest. Derived tasks
 reuse the images: parity (even/odd) and "low" (digits 0-4 only) give multi-task settings
 something to work with; "shifted" (the same digits moved one pixel right and down, 10 classes
@@ -23,7 +27,7 @@ from mml_core.tasks.description import (
     count_classes,
     write_task_file,
 )
-from mml_core.tasks.demo_types import TYPED_DEMO_TASKS, typed_demo_task_files, write_typed_demo_tasks
+from mml_core.tasks.demo_types import TYPED_DEMO_TASKS, typed_demo_task_files, write_pngs, write_typed_demo_tasks
 from mml_core.tasks.index import dataset_dir, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
 from mml_core.tasks.types import png_modalities
@@ -83,7 +87,6 @@ def write_demo_tasks(data_dir: Path, names: Iterable[str] | None = None) -> list
     if names is not None and not set(names) & set(DIGITS_TASKS):
         return typed
     import numpy as np
-    from PIL import Image
     from sklearn.datasets import load_digits
 
     dset_root = dataset_dir(data_dir, DATASET)
@@ -94,13 +97,7 @@ def write_demo_tasks(data_dir: Path, names: Iterable[str] | None = None) -> list
     labels = digits.target.astype(int)
     ids = [f"digit_{i:04d}" for i in range(len(labels))]
     for folder, variant in (("images", images), ("images_shifted", shifted)):
-        image_dir = dset_root / folder
-        image_dir.mkdir(parents=True, exist_ok=True)
-        for sample_id, image in zip(ids, variant):
-            path = image_dir / f"{sample_id}.png"
-            if not path.exists():
-                Image.fromarray(image).save(path)
-        logger.info("Wrote %d digit images to %s", len(ids), image_dir)
+        write_pngs(dset_root / folder, ids, variant)
 
     label_of = dict(zip(ids, labels.tolist()))
     train_ids, test_ids = split_test(ids, labels, TEST_FRACTION, _SPLIT_SEED)

@@ -9,19 +9,22 @@
 - ``shapes_area`` (regression): the same images; the value is the share of the image the shapes
   cover (0..1), a value derived from the image alone.
 
-Images (and masks) are written once as PNGs, the task files in MML's format; splits are fixed
+Images (and masks) are written as PNGs, each atomically, the task files last and in MML's format
+(an interrupted write leaves no task file, and the rerun repairs what differs, see :func:`write_pngs`); splits are fixed
 (seed 0): 20 % test split, five folds over the rest (stratified only where labels are single classes,
 so here unstratified). The shapes are 32 px wide because segmentation encoders halve the size five times.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
+from mml_core.io import atomic_write_bytes
 from mml_core.tasks.description import RGB_KEYS, SIZE_KEYS, TaskDescription, count_classes, write_task_file
 from mml_core.tasks.index import dataset_dir, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
@@ -52,14 +55,22 @@ def typed_demo_task_files(data_dir: Path) -> dict[str, Path]:
     return {name: task_file_path(data_dir, dataset, name) for name, (dataset, _) in TYPED_DEMO_TASKS.items()}
 
 
-def _save_pngs(folder: Path, ids: list[str], arrays: np.ndarray) -> None:
+def write_pngs(folder: Path, ids: list[str], arrays: np.ndarray) -> int:
+    """Write ``arrays`` as ``folder/<id>.png``, each atomically and only where the file is missing or
+    differs (encoded in memory and compared, so complete files keep their modification time and the
+    data fingerprints stay); return how many were written."""
     from PIL import Image
 
-    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
     for sample_id, array in zip(ids, arrays):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
         path = folder / f"{sample_id}.png"
-        if not path.exists():
-            Image.fromarray(array).save(path)
+        if not path.is_file() or path.read_bytes() != buffer.getvalue():
+            atomic_write_bytes(path, buffer.getvalue())
+            written += 1
+    logger.info("Wrote %d of %d images to %s (the others were complete)", written, len(ids), folder)
+    return written
 
 
 def _stats(images: np.ndarray) -> dict:
@@ -145,7 +156,7 @@ def shape_scenes(n: int, size: int = SHAPES_SIZE, seed: int = _SEED) -> tuple[np
 def _write_grids(data_dir: Path) -> list[Path]:
     grids, labels = digit_grids(N_GRIDS)
     grid_ids = [f"grid_{k:04d}" for k in range(N_GRIDS)]
-    _save_pngs(dataset_dir(data_dir, DIGITS_DATASET) / "images_grid", grid_ids, grids)
+    write_pngs(dataset_dir(data_dir, DIGITS_DATASET) / "images_grid", grid_ids, grids)
     multilabel = _describe(
         "sk_digits_multilabel", MULTILABEL,
         "Which digits does the 2x2 grid show? (multi-label, scikit-learn's 8x8 digits in 16x16 images)",
@@ -160,8 +171,8 @@ def _write_shapes(data_dir: Path) -> list[Path]:
     images, masks = shape_scenes(N_SHAPES)
     shape_ids = [f"scene_{k:04d}" for k in range(N_SHAPES)]
     shapes_root = dataset_dir(data_dir, SHAPES_DATASET)
-    _save_pngs(shapes_root / "images", shape_ids, images)
-    _save_pngs(shapes_root / "masks", shape_ids, masks)
+    write_pngs(shapes_root / "images", shape_ids, images)
+    write_pngs(shapes_root / "masks", shape_ids, masks)
     segmentation = _describe(
         "shapes_seg", SEGMENTATION, "Which shape covers each pixel? (synthetic discs, squares and triangles)",
         SHAPE_CLASSES, shape_ids,

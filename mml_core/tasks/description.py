@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mml_core.io import atomic_write_text
-from mml_core.tasks.types import EMPTY_MASK_TOKEN, TaskTypeError, check_targets
+from mml_core.tasks.types import CLASSIFICATION, EMPTY_MASK_TOKEN, SEGMENTATION, TaskTypeError, check_targets
 
 REQUIRED_KEYS = (
     "name",
@@ -159,27 +159,97 @@ def read_task_file(path: Path) -> TaskDescription:
         )  # fmt: skip
     except TaskTypeError as exc:
         raise TaskFileError(str(exc)) from None
+    _check_classes_and_splits(desc, where)
     return desc
+
+
+def _check_classes_and_splits(desc: TaskDescription, where: str) -> None:
+    """What training needs of a task's classes, folds and splits: one head output per class index
+    (classification; the other types map raw indices to classes, see :mod:`mml_core.tasks.types`),
+    non-empty folds that each hold every class of the training pool, no test sample in training."""
+    if desc.task_type == CLASSIFICATION:
+        _check_class_indices(desc, where)
+    leaked = sorted(set(desc.test_samples) & set(desc.train_samples))
+    if leaked:
+        raise TaskFileError(
+            f"{where}: {len(leaked)} test sample id(s) are also training samples, e.g. {leaked[:3]}: the test metrics "
+            f"would score samples the model trained on. Remove them from train_samples and train_folds, or {_RECREATE}."
+        )
+    empty = [k for k, fold in enumerate(desc.train_folds) if not fold]
+    if empty:
+        raise TaskFileError(
+            f"{where}: train_folds {empty} are empty: training on such a fold has no validation data. Distribute the "
+            f"training samples over all {len(desc.train_folds)} folds or {_RECREATE}."
+        )
+    pool = {s["class"] for s in desc.train_samples.values() if "class" in s}
+    for k, fold in enumerate(desc.train_folds):
+        missing = pool - {desc.train_samples[i]["class"] for i in fold if "class" in desc.train_samples[i]}
+        if missing:
+            lacking = [desc.idx_to_class[c] for c in sorted(missing)]
+            raise TaskFileError(
+                f"{where}: fold {k} has no sample of the class(es) {lacking[:5]}, so validation on it cannot score "
+                "them. Split the folds stratified by class (python -m mml_core.tasks does), use fewer folds, or "
+                "merge rare classes."
+            )
+
+
+def _check_class_indices(desc: TaskDescription, where: str) -> None:
+    """A classification task's ``class`` values are its head's outputs: indices 0..C-1, one name each."""
+    indices = sorted(desc.idx_to_class)
+    if indices != list(range(len(indices))):
+        raise TaskFileError(
+            f"{where}: idx_to_class has the class indices {indices[:12]}, but a model has one output per class "
+            f"0..C-1 without gaps. Number the classes 0..{len(indices) - 1} (and the samples' 'class' values with "
+            f"them) or {_RECREATE}."
+        )
+    names = [desc.idx_to_class[i] for i in indices]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TaskFileError(
+            f"{where}: idx_to_class names {repeated[:5]} more than once; every class index needs a name of its own "
+            f"(the summary, confusion matrices and metrics are per class). Rename or merge the classes, or {_RECREATE}."
+        )
+
+
+def path_modalities(desc: TaskDescription) -> list[str]:
+    """The modalities whose sample values are file paths: MML gives them a file suffix in ``modalities``;
+    a segmentation task's masks are files whatever its ``modalities`` say."""
+    names = [name for name, suffix in desc.modalities.items() if str(suffix).strip()] or ["image"]
+    return names + ["mask"] if desc.task_type == SEGMENTATION and "mask" not in names else names
+
+
+def sample_files(desc: TaskDescription, modalities: Iterable[str]) -> list[str]:
+    """The distinct file paths (relative to the task file's folder) of ``modalities``, over every split
+    (a segmentation sample's ``EMPTY_MASK_TOKEN`` names no file)."""
+    wanted = list(modalities)
+    return list(dict.fromkeys(
+        sample[m]
+        for split in (desc.train_samples, desc.test_samples, desc.unlabeled_samples)
+        for sample in split.values()
+        for m in wanted
+        if isinstance(sample.get(m), str) and sample[m] != EMPTY_MASK_TOKEN
+    ))  # fmt: skip
+
+
+def missing_files_error(desc: TaskDescription, root: Path, missing: list[Path], modality: str = "image") -> TaskFileError:
+    """The error for files of task ``desc`` that are not under ``root``: the first ones, and the fix."""
+    return TaskFileError(
+        f"Task '{desc.name}' points to missing {modality} files, first: {', '.join(map(str, missing[:5]))}. "
+        f"Sample paths are relative to the folder of the task file ({root}); restore the files or "
+        "recreate the task."
+    )
 
 
 def check_files_exist(desc: TaskDescription, root: Path, modality: str = "image", limit: int = 5) -> None:
     """Raise :class:`TaskFileError` listing the first missing files of ``modality`` under ``root``."""
     missing = []
-    for split in (desc.train_samples, desc.test_samples, desc.unlabeled_samples):
-        for sample in split.values():
-            rel = sample.get(modality)
-            if rel is not None and rel != EMPTY_MASK_TOKEN and not (root / rel).is_file():
-                missing.append(str(root / rel))
-                if len(missing) >= limit:
-                    break
-        if len(missing) >= limit:
-            break
+    for rel in sample_files(desc, [modality]):
+        if not (root / rel).is_file():
+            missing.append(root / rel)
+            if len(missing) >= limit:
+                break
     if missing:
-        raise TaskFileError(
-            f"Task '{desc.name}' points to missing {modality} files, first: {', '.join(missing)}. "
-            f"Sample paths are relative to the folder of the task file ({root}); restore the files or "
-            "recreate the task."
-        )
+        raise missing_files_error(desc, root, missing, modality)
 
 
 def write_task_file(desc: TaskDescription, path: Path) -> Path:

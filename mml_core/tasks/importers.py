@@ -14,11 +14,13 @@ are computed over the training pool (not the test split), as MML's ``infer_stats
   fold is a validation split in turn), so the ``val`` samples join the training pool before the
   folds are drawn; ``test`` stays the test split.
 
-The training pool is split into ``n_folds`` stratified folds (scikit-learn). Grey and RGB images
-are written as they are; other modes (alpha, palette, CMYK, 16 bit ...) are converted to RGB, as
-MML loads every image as RGB. 16-bit images lose their range that way: scale them to 8 bit first.
-:func:`write_task` writes tasks of the other types too (their sources: :mod:`mml_core.tasks.typed_importers`),
-which is why this module holds about 350 lines: the two classification importers and the writer all share.
+The training pool is split into ``n_folds`` stratified folds (scikit-learn). Images of any mode
+are read as 8-bit greyscale or RGB by :func:`mml_core.tasks.images.open_image` (16-bit and float
+images are stretched from their own min..max to 0..255, see there) and written as PNG, each file
+(images and masks) atomically: an interrupted import leaves complete files or none, and rerunning it
+repairs them. :func:`write_task` writes tasks of the other types too (their sources:
+:mod:`mml_core.tasks.typed_importers`), which is why this module holds about 370 lines: the two
+classification importers and the writer all share.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from mml_core.io import atomic_write
 from mml_core.tasks.description import (
     RGB_KEYS,
     SIZE_KEYS,
@@ -41,6 +44,7 @@ from mml_core.tasks.description import (
     count_classes,
     write_task_file,
 )
+from mml_core.tasks.images import open_image
 from mml_core.tasks.index import dataset_dir, scan_task_files, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
 from mml_core.tasks.tags import ARG_SEP, TAG_SEP
@@ -59,7 +63,7 @@ class DataImportError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SourceImage:
-    """One image to import: sample id, class index, and how to read it.
+    """One image to import: sample id, class index, and how to read it (as an ``L`` or ``RGB`` image).
 
     Tasks of the other types give the sample's target ``entry`` instead of a class (``{"classes": [...]}``,
     ``{"value": x}``) or, for segmentation, ``read_mask`` (a mask of class indices, checked already).
@@ -151,17 +155,13 @@ def write_task(
     )
     for split, sample in tqdm(jobs, desc=f"Writing {name}", unit="img", disable=None):
         image = sample.read()
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
         rel = f"{name}/{sample.sample_id}.png"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        image.save(root / rel)
+        atomic_write(root / rel, lambda tmp, image=image: image.save(tmp, format="PNG"))
         entry = sample.entry if sample.entry is not None else {"class": sample.label}
         if sample.read_mask is not None:
             mask = sample.read_mask()
             entry = {"mask": f"{name}_masks/{sample.sample_id}.png"}
-            (root / entry["mask"]).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(mask).save(root / entry["mask"])
+            atomic_write(root / entry["mask"], lambda tmp, mask=mask: Image.fromarray(mask).save(tmp, format="PNG"))
             if split == "train":
                 occurrences += [int(v) for v in np.unique(mask) if v != IGNORE_INDEX]
         elif split == "train":
@@ -209,9 +209,7 @@ def image_reader(path: Path) -> Callable[[], Image.Image]:
 
     def read() -> Image.Image:
         try:
-            with Image.open(path) as img:
-                img.load()
-                return img
+            return open_image(path)
         except OSError as exc:
             raise DataImportError(f"Cannot read image {path} ({exc}). Remove or repair the file.") from None
 

@@ -3,16 +3,19 @@
 - :func:`import_masks` (semantic_segmentation): ``IMAGES/**/<image>`` with a mask of the same relative
   path in ``MASKS/`` (PNG, any image suffix replaced by ``.png``); a mask is a grey image of class
   indices 0..C-1 (``--classes`` names them in that order; by default the values found), 255 for
-  ignored pixels. Every mask is checked before anything is written: same size as its image, no value
-  outside the class list.
+  ignored pixels; 16-bit masks are read as stored (values above 254 other than 255 are refused). Every
+  mask is checked before anything is written: readable, same size as its image, no value outside the
+  class list.
 - :func:`import_csv`: ``IMAGES/`` plus a CSV with a column ``image`` (paths relative to ``IMAGES``) and
   the targets. multilabel_classification: a column ``labels`` of class names joined by
   ``--separator`` (``|``, as in NIH ChestX-ray14's "Finding Labels"; empty: no label), or one 0/1
   column per class; ``--classes`` fixes the class list (default: the names found, sorted).
   regression: a column ``value`` of numbers; ``idx_to_class`` records the bounds (MML's min/max).
 
-Images are written as PNGs and the task file last, as :func:`~mml_core.tasks.importers.write_task`
-does for classification; the test split and the folds are drawn at random (no class to stratify by).
+Images are read by :func:`~mml_core.tasks.images.open_image` (16-bit and float images stretched to
+8 bit) and :func:`~mml_core.tasks.importers.write_task` writes them and the masks as PNGs, each
+atomically, and the task file last, as for classification; the test split and the folds are drawn
+at random (no class to stratify by).
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from mml_core.tasks.importers import DataImportError, SourceImage, image_reader, image_suffixes, write_task
-from mml_core.tasks.masks import read_raw_mask
+from mml_core.tasks.masks import image_size, read_raw_mask
 from mml_core.tasks.splits import split_test
 from mml_core.tasks.types import IGNORE_INDEX, MULTILABEL, REGRESSION, SEGMENTATION
 
@@ -82,9 +84,11 @@ def import_masks(
         )
     found: set[int] = set()
     for image_path, mask_path in pairs:
-        mask = read_raw_mask(mask_path)
-        with Image.open(image_path) as image:
-            size = (image.height, image.width)
+        mask = _read_mask(mask_path)
+        try:
+            size = image_size(image_path)
+        except OSError as exc:
+            raise DataImportError(f"Cannot read image {image_path} ({exc}). Remove or repair the file.") from None
         if mask.shape != size:
             raise DataImportError(
                 f"Mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image {image_path} is "
@@ -109,7 +113,7 @@ def import_masks(
     sources = [
         SourceImage(
             image_path.relative_to(images).with_suffix("").as_posix(), -1, image_reader(image_path),
-            read_mask=lambda m=mask_path: read_raw_mask(m).astype(np.uint8),
+            read_mask=lambda m=mask_path: _read_mask(m).astype(np.uint8),
         )  # fmt: skip
         for image_path, mask_path in pairs
     ]
@@ -118,6 +122,14 @@ def import_masks(
         Path(data_dir), name, dataset or name, idx_to_class, train, test, n_folds, seed, f"{images} + {masks}",
         overwrite, task_type=SEGMENTATION,
     )  # fmt: skip
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    """The raw values of the mask at ``path`` (8 or 16 bit, read as stored; errors name the file)."""
+    try:
+        return read_raw_mask(path)
+    except OSError as exc:
+        raise DataImportError(f"Cannot read mask {path} ({exc}). Remove or repair the file (and its image).") from None
 
 
 def _number(text: str, where: str) -> float:

@@ -12,6 +12,9 @@ A resumed training step must end with the same weights as an uninterrupted one. 
 - :class:`AtomicCheckpointIO` writes checkpoints beside their target and renames them into place;
   :func:`find_resume_checkpoint` skips corrupt files and says which one it used.
 
+Checkpoints are data, never code: they are read with :func:`~mml_core.training.safe_load.load_checkpoint`
+(``weights_only=True``), and a file it refuses is treated like a corrupt one: moved aside, with a message.
+
 Lightning restores model, optimizer, LR-scheduler and loop counters from the checkpoint itself;
 the epoch-level train metrics of an epoch interrupted mid-way are averaged over its remaining
 batches only (Lightning does not checkpoint its running means); validation and test metrics and
@@ -36,12 +39,15 @@ from mml_core.data.sampler import EpochShuffleSampler
 from mml_core.data.seeding import position_seed
 from mml_core.io import atomic_write
 from mml_core.training.interrupted import TrainingInterrupted
+from mml_core.training.safe_load import load_checkpoint, load_problem
 
 logger = logging.getLogger(__name__)
 
 # Lightning warns that a mid-epoch checkpoint cannot resume a plain dataloader reliably; the
 # EpochShuffleSampler and ResumeCallback below do resume it exactly.
 warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+# the checkpoint folder holds the step's claim (step.json) before the first checkpoint: not a mistake
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 INTERRUPTED = "interrupted.ckpt"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -78,13 +84,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def checkpoint_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be resumed from (unreadable, truncated, not a training checkpoint), or None."""
+    """Why ``path`` cannot be resumed from (unreadable, truncated, unsafe, not a training checkpoint), or None."""
     try:
-        # mmap reads only the zip directory and the small records: cheap even for large models,
-        # and a truncated file fails because its directory (at the end) is gone
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        # a truncated file fails because its zip directory (at the end) is gone
+        state = load_checkpoint(path, mmap=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        return f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+        return load_problem(exc)
     if not isinstance(state, dict) or not {"state_dict", "loops", "epoch"} <= set(state):
         return "is not a Lightning training checkpoint"
     return None
@@ -92,7 +97,7 @@ def checkpoint_problem(path: Path) -> str | None:
 
 def checkpoint_mismatch(model: torch.nn.Module, path: Path) -> str | None:
     """How the weights in checkpoint ``path`` differ from ``model``'s (missing, unexpected, reshaped)."""
-    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
+    saved = load_checkpoint(path, mmap=True)["state_dict"]
     own = model.state_dict()
     missing = sorted(set(own) - set(saved))
     unexpected = sorted(set(saved) - set(own))
@@ -165,6 +170,8 @@ class ResumeCallback(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pending, self._pending = self._pending, None
+        if pending:
+            logger.info("Training continues at epoch %d of %d.", trainer.current_epoch + 1, trainer.max_epochs)
         if not pending or pending.get("batches_done", 0) <= 0:
             return
         if pending["batches_done"] >= trainer.num_training_batches:

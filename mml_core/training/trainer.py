@@ -48,7 +48,8 @@ def build_trainer(
         filename="best-epoch{epoch:03d}" if monitor else "epoch{epoch:03d}",
         monitor=monitor[0] if monitor else None,
         mode=monitor[1] if monitor else "min",
-        save_top_k=1,
+        # without a monitor the top-1 file would be a second copy of last.ckpt, written every epoch
+        save_top_k=1 if monitor else 0,
         save_last=True,
         auto_insert_metric_name=False,
         enable_version_counter=False,
