@@ -84,6 +84,16 @@ BAD_TARGETS = {
         r"has task_type 'detection'; mml_core trains classification, multilabel_classification, regression, "
         r"semantic_segmentation",
     ),
+    # main's checks of folds and splits hold for every type
+    "test sample in training": (
+        "synthetic_shapes", "shapes_seg",
+        lambda d: d["test_samples"].update({next(iter(d["train_samples"])): first(d)}),
+        r"1 test sample id\(s\) are also training samples",
+    ),
+    "empty fold": (
+        "sklearn_digits", "sk_digits_multilabel", lambda d: d["train_folds"][2].clear(),
+        r"train_folds \[2\] are empty: training on such a fold has no validation data",
+    ),
 }  # fmt: skip
 
 
@@ -413,3 +423,4 @@ def test_finish_exp_plots_import_neither_torch_nor_matplotlib_up_front():
     code = ("import sys, mml_core.results.type_plots, mml_core.results.training_summary; "
             "print(sorted(m for m in ('matplotlib', 'torch', 'sklearn') if m in sys.modules))")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+

@@ -66,6 +66,35 @@ def test_mask_problems_stop_the_import_before_anything_is_written(pairs, tmp_pat
     assert not data.exists()
 
 
+def test_16_bit_images_and_masks_import_with_their_values_and_a_broken_mask_is_named(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    for k in range(N):
+        # a 12-bit scan in a 16-bit PNG (0..4080) and a 16-bit mask of class indices 0..2 (255: ignored)
+        scan = (np.arange(48).reshape(6, 8) * 85 + k).astype(np.uint16)
+        Image.fromarray(scan).save(images / f"case{k}.png")
+        mask = np.zeros((6, 8), np.uint16)
+        mask[:3, :4], mask[5, 7] = 1 + k % 2, 255
+        Image.fromarray(mask).save(masks / f"case{k}.png")
+    path = import_masks(images, masks, tmp_path / "data", "ct", n_folds=3)
+    desc = read_task_file(path)
+    assert desc.idx_to_class == {0: "0", 1: "1", 2: "2"}
+    sample = desc.train_samples["case0"] if "case0" in desc.train_samples else desc.test_samples["case0"]
+    with Image.open(path.parent / sample["image"]) as written:
+        assert written.mode == "L" and len(np.unique(np.asarray(written))) == 48  # stretched, not clipped
+    with Image.open(path.parent / sample["mask"]) as written:
+        assert written.mode == "L" and np.asarray(written)[0, 0] == 1 and np.asarray(written)[5, 7] == 255
+    (masks / "case4.png").write_bytes(b"not a png")
+    with pytest.raises(DataImportError, match=r"Cannot read mask .*case4.png .*Remove or repair the file"):
+        import_masks(images, masks, tmp_path / "data2", "ct")
+    big = np.zeros((6, 8), np.uint16)
+    big[0, 0] = 300
+    Image.fromarray(big).save(masks / "case4.png")
+    with pytest.raises(DataImportError, match=r"case4.png holds value\(s\) \[300\]; mask values are class indices"):
+        import_masks(images, masks, tmp_path / "data2", "ct")
+    assert not (tmp_path / "data2").exists()
+
+
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
     path.write_text("\n".join(",".join(row) for row in rows) + "\n")
     return path
