@@ -92,6 +92,9 @@ def test_mml_groups_mirror_mml_names():
     assert {"arch", "augmentations", "callbacks", "lr_scheduler", "mode", "optimizer", "preprocessing", "reuse",
             "sampling", "tasks", "tune"} <= set(groups)
     assert {"train", "tl", "predict", "test"} <= set(groups["mode"])
+    assert {"smp", "timm"} <= set(groups["arch"])
+    assert {"loss/cls": ["ce"], "loss/mlcls": ["bce", "ce"], "loss/reg": ["huber"]}.items() <= groups.items()
+    assert {"ce", "dice"} <= set(groups["loss/seg"])
     for option in groups["preprocessing"]:  # MML: "this id must match the file name"
         assert compose_config([f"preprocessing={option}"]).preprocessing.id == option
 

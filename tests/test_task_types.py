@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from mml_core.config import MisconfigurationError, load_config
+from conftest import REPO
+from mml_core.config import ConfigError, MisconfigurationError, load_config
 from mml_core.tasks import TaskFileError, TaskStructFactory, read_task_file
 from mml_core.tasks.types import TaskSpec
 
@@ -424,3 +425,35 @@ def test_finish_exp_plots_import_neither_torch_nor_matplotlib_up_front():
             "print(sorted(m for m in ('matplotlib', 'torch', 'sklearn') if m in sys.modules))")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
+
+@pytest.mark.parametrize("experiment", ["multilabel", "regression", "segmentation"])
+def test_example_experiments_compose_the_same_through_mml_snake(experiment):
+    from mml_core.config.compose import compose_config
+
+    path = REPO / "config" / f"{experiment}.yaml"
+    assert compose_config([], [path]) == load_config(configfiles=[path])
+    # MML's way: the task list, architecture and loss as group options
+    groups = {"multilabel": [], "regression": [],
+              "segmentation": ["arch=smp", "arch.encoder=resnet18", "arch.pretrained=false", "loss/seg=dice_ce"]}
+    cfg = compose_config([f"tasks={experiment}", *groups[experiment], "mode.cv=false"])
+    expected = load_config(configfiles=[path])
+    for key in ("task_list", "pivot", "arch", "mode"):
+        assert cfg[key] == expected[key], key
+    assert cfg.loss.seg._target_ == expected.loss.seg._target_
+
+
+def test_mml_arch_smp_and_loss_options_compose_with_mmls_values(caplog):
+    from mml_core.config.compose import compose_config
+
+    cfg = compose_config(["arch=smp", "arch.weights=imagenet", "loss/seg=dice", "loss/mlcls=ce",
+                          "arch._target_=mml.core.models.smp.SMPGenericModel"])
+    assert (cfg.arch.arch, cfg.arch.encoder, cfg.arch.pretrained, cfg.arch.weights) == ("unet", "tu-resnet34", True, None)
+    assert cfg.loss.seg == {"_target_": "segmentation_models_pytorch.losses.DiceLoss", "mode": "multiclass",
+                            "ignore_index": 255}
+    assert cfg.loss.mlcls._target_ == "torch.nn.CrossEntropyLoss" and "Ignoring MML key arch._target_" in caplog.text
+    # MML's default metric lists are accepted (and dropped); others name the fix
+    mml_seg = {"_target_": "torchmetrics.classification.Dice", "average": "macro", "mdmc_average": "samplewise",
+               "num_classes": 0, "ignore_index": 255}
+    assert "seg" not in load_config({"metrics": {"seg": [mml_seg]}}).metrics
+    with pytest.raises(ConfigError, match="MML key metrics.reg=.* is not supported by mml_core: each task type's metrics"):
+        load_config({"metrics": {"reg": [{"_target_": "torchmetrics.regression.MeanAbsoluteError"}]}})

@@ -1,6 +1,7 @@
 """Every MML task type end to end through snakemake: the example experiment of each type on its demo task,
-with tiny settings; metrics, predictions, plots and the report. The segmentation run trains a multi-label
-co-task on the same network, as MML lets an smp model mix those types."""
+with tiny settings; metrics, predictions, plots, the step records listing them, and the report. The
+segmentation run trains a multi-label co-task on the same network, as MML lets an smp model mix those
+types; the regression run goes through mml-snake (the same experiment file, MML's override grammar)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_snakemake
+from test_cli import run_cli
 
 pytestmark = pytest.mark.e2e
 
 TINY = "trainer={max_epochs: 1, limit_train_batches: 3, limit_val_batches: 2}"
+TINY_MML = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2"]
 UNIT = (0.0, 1.0)
 MIXED = [
     "task_list=[shapes_seg, sk_digits_multilabel]",
@@ -48,7 +51,10 @@ def test_example_experiment_of_each_type_trains_predicts_tests_and_reports(tmp_p
     task, ranges, field, shape, plots, label = CASES[experiment]
     configfiles = (REPO / "config" / f"{experiment}.yaml",)
     config = [f"data_dir={demo_data}", TINY, *(MIXED if experiment == "segmentation" else [])]
-    run_snakemake(tmp_path, "--cores", "2", configfiles=configfiles, config=config)
+    if experiment == "regression":
+        run_cli(tmp_path, "--configfile", str(*configfiles), f"data_dir={demo_data}", *TINY_MML, "--cores", "2")
+    else:
+        run_snakemake(tmp_path, "--cores", "2", configfiles=configfiles, config=config)
     root = tmp_path / "results" / experiment
     summary = json.loads((root / "summary.json").read_text())["tasks"][task]
     assert set(ranges) | {"loss"} <= set(summary), sorted(summary)
@@ -65,6 +71,14 @@ def test_example_experiment_of_each_type_trains_predicts_tests_and_reports(tmp_p
         trained = json.loads((root / f"steps/train_fold--{task}_0/metrics.json").read_text())["results"]
         assert trained["tasks"] == [task, "sk_digits_multilabel"]
         assert 0 <= trained["history"][-1]["val/sk_digits_multilabel/auroc"] <= 1
+    # the step records list the type's outputs, so planning redoes a step whose predictions or plots are lost
+    predicted = json.loads((root / f"steps/predict_fold--{task}_0_None/metrics.json").read_text())["files"]
+    assert predicted[f"steps/predict_fold--{task}_0_None/predictions.npz"] > 0
+    finished = json.loads((root / "steps/finish_exp/metrics.json").read_text())["files"]
+    assert finished[f"plots/{plots}/{task}.png"] > 10_000 and f"plots/learning_curves/{task}.png" in finished
+    if experiment == "segmentation":  # the data fingerprint covers every image and mask
+        fingerprint = json.loads((root / f"fingerprints/{task}.json").read_text())
+        assert fingerprint["files"] == 2 * 320
     csv = (root / "summary.csv").read_text()
     assert all(f"{task},{metric}," in csv for metric in ranges)
     assert (root / "plots" / plots / f"{task}.png").stat().st_size > 10_000
