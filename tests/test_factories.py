@@ -109,6 +109,18 @@ def test_lightning_tune_finds_lr_and_is_skipped_when_resuming(make_scheduler):
     assert model.lr == before
 
 
+@pytest.mark.parametrize("store_best", [False, True])
+def test_every_epoch_leaves_last_ckpt_and_without_a_monitor_nothing_else(make_scheduler, store_best):
+    # an interrupted step resumes from last.ckpt; without store_best there is no monitor, and the one
+    # file per epoch must still be written (Lightning writes save_last only beside a top-k file)
+    scheduler = make_scheduler(mode={"store_best": store_best}, trainer={"max_epochs": 2})
+    scheduler.train_fold("sk_digits", 0)
+    files = sorted(p.name for p in scheduler.get_checkpoints_dir().glob("*.ckpt"))
+    assert files == (["best-epoch001.ckpt", "last.ckpt"] if store_best else ["last.ckpt"])
+    state = torch.load(scheduler.get_checkpoints_dir() / "last.ckpt", weights_only=False)
+    assert state["epoch"] == 1
+
+
 def test_train_fold_writes_weights_history_and_checkpoints(scheduler, tmp_path):
     scheduler.train_fold("sk_digits", 0)
     results = scheduler.step_results
