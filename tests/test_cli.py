@@ -105,6 +105,9 @@ def test_mml_groups_mirror_mml_names():
     # MML's logging/exp_logger=tensorboard; the other loggers as options of the same group
     assert {"csv", "tensorboard", "mlflow"} <= set(groups["logging/exp_logger"])
     assert compose_config(["logging/exp_logger=tensorboard"]).logging.exp_logger == "tensorboard"
+    assert {"smp", "timm"} <= set(groups["arch"])
+    assert {"loss/cls": ["ce"], "loss/mlcls": ["bce", "ce"], "loss/reg": ["huber"]}.items() <= groups.items()
+    assert {"ce", "dice"} <= set(groups["loss/seg"])
     for option in groups["preprocessing"]:  # MML: "this id must match the file name"
         assert compose_config([f"preprocessing={option}"]).preprocessing.id == option
 

@@ -88,3 +88,10 @@ def test_result_lines_of_finished_steps():
     assert evaluation_headline({"metrics": metrics, "per_fold": {"0": {}, "1": {}}}) == (
         "accuracy 0.9850 ± 0.0050 · AUROC 0.9995 ± 0.0005 (2 models)"
     )
+    # the other task types show their own metrics
+    regression = [{"epoch": 0, "val/r/loss": 0.3, "val/r/mae": 0.125}]
+    assert training_headline({"tasks": ["r"], "epochs": 1, "history": regression}) == "1 epoch · val MAE 0.1250"
+    metrics = {"dice": aggregate([0.8, 0.9]), "iou": aggregate([0.7, 0.8]), "loss": aggregate([0.3, 0.2])}
+    assert evaluation_headline({"metrics": metrics, "per_fold": {"0": {}}}) == (
+        "Dice 0.8500 ± 0.0500 · IoU 0.7500 ± 0.0500 (1 model)"
+    )

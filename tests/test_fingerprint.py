@@ -43,3 +43,27 @@ def test_a_missing_image_is_named(task_file):
     os.remove(task_file.parent / "images/digit_0000.png")
     with pytest.raises(TaskFileError, match=r"points to missing image files, first: .*digit_0000.png"):
         fingerprint(task_file)
+
+
+def test_a_segmentation_fingerprint_covers_its_masks(demo_data, tmp_path):
+    from mml_core.tasks.description import write_task_file
+    from mml_core.tasks.types import EMPTY_MASK_TOKEN
+
+    dataset = shutil.copytree(demo_data / "RAW/DSET_synthetic_shapes", tmp_path / "RAW/DSET_synthetic_shapes")
+    task_file = dataset / "TASK_shapes_seg.json"
+    desc = read_task_file(task_file)
+    samples = len(desc.train_samples) + len(desc.test_samples)
+    first = fingerprint(task_file)
+    assert first.files == 2 * samples  # every image and every mask
+    mask = dataset / "masks/scene_0000.png"
+    mask.write_bytes(mask.read_bytes() + b"\0")  # a relabelled mask, same name
+    assert fingerprint(task_file).digest != first.digest
+    # masks are files whatever the task's modalities say; an empty-mask token names no file
+    desc.modalities = {"image": ".png"}
+    desc.train_samples[next(iter(desc.train_samples))]["mask"] = EMPTY_MASK_TOKEN
+    write_task_file(desc, task_file)
+    assert fingerprint(task_file).files == 2 * samples - 1
+    lost = next(iter(desc.test_samples.values()))["mask"]
+    os.remove(dataset / lost)
+    with pytest.raises(TaskFileError, match=rf"points to missing mask files, first: .*{lost}"):
+        fingerprint(task_file)

@@ -12,9 +12,10 @@ import yaml
 from PIL import Image
 
 from conftest import run_snakemake
-from mml_core.tasks.description import PNG_CLASSIFICATION_MODALITIES, RGB_KEYS, SIZE_KEYS, TaskDescription
+from mml_core.tasks.description import RGB_KEYS, SIZE_KEYS, TaskDescription
 from mml_core.tasks.description import count_classes, write_task_file
 from mml_core.tasks.splits import make_folds, split_test
+from mml_core.tasks.types import png_modalities
 
 CLASSES = {0: "warm", 1: "cool"}
 MODES = ("RGB", "RGB", "RGB", "RGBA", "P", "L", "I;16")
@@ -51,7 +52,7 @@ def shapes_root(tmp_path_factory) -> Path:
     folds = make_folds(train, [samples[i]["class"] for i in train], 3, seed=0)
     desc = TaskDescription(
         name="shapes", task_type="classification", idx_to_class=dict(CLASSES),
-        modalities=dict(PNG_CLASSIFICATION_MODALITIES), train_folds=folds,
+        modalities=png_modalities("classification"), train_folds=folds,
         train_samples={i: samples[i] for i in train}, test_samples={i: samples[i] for i in test},
         means=dict.fromkeys(RGB_KEYS, 0.5), stds=dict.fromkeys(RGB_KEYS, 0.25),
         sizes=dict(zip(SIZE_KEYS, (40, 199, 40, 199))),

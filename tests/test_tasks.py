@@ -20,7 +20,7 @@ from mml_core.tasks import (
     read_task_file,
     write_task_file,
 )
-from mml_core.tasks.demo import DEMO_TASKS, N_FOLDS
+from mml_core.tasks.demo import DIGITS_TASKS, N_FOLDS
 from mml_core.tasks.description import MML_KEY_ORDER, check_files_exist
 from mml_core.tasks.index import scan_task_files
 
@@ -211,8 +211,8 @@ BAD_FILES = {
     "unknown class index": (
         lambda d: d["test_samples"]["s09"].update({"class": 7}),
         (
-            r"Task 'toy' .*: samples use class index\(es\) 7 that idx_to_class \(\[0, 1\]\) does not name\. "
-            r"Add them"
+            r"Task 'toy' .*: sample 's09': class index 7 is not in idx_to_class \(\[0, 1\]\)\. "
+            r"Fix the entry"
         ),
     ),
 }
@@ -251,7 +251,7 @@ def test_task_file_with_missing_images_names_first_files(mml_root):
 
 
 def test_demo_tasks_are_written_in_mml_layout(demo_data):
-    for name in DEMO_TASKS:
+    for name in DIGITS_TASKS:
         path = demo_data / "RAW" / "DSET_sklearn_digits" / f"TASK_{name}.json"
         data = json.loads(path.read_text())
         assert set(data) == MML_KEYS and len(data["means"]) == 3 and data["sizes"] == [8, 8, 8, 8]

@@ -6,7 +6,8 @@ validated, whichever way it was given (``snakemake --config``/``--configfile``, 
 ``load_config``):
 
 - MML's spellings keep MML's meaning: ``mode.multitask=false`` is 0 (the pivot alone),
-  ``pivot.name=false`` and ``tagging.all=false`` or ``''`` are none, ``mode.scheduler`` given as
+  ``pivot.name=false`` and ``tagging.all=false`` or ``''`` are none, ``arch.weights=imagenet``
+  (arch=smp) is none (with ``arch.pretrained``: the encoder's weights from the local cache), ``mode.scheduler`` given as
   MML's ``{_target_: ...}`` names the scheduler, ``continue=latest`` is what a plain rerun does here;
 - a key of MML that mml_core lacks (:data:`UNSUPPORTED`) is dropped with a warning while it holds
   MML's default, and otherwise stops with "MML key X is not supported by mml_core: <what instead>".
@@ -35,6 +36,8 @@ class Unsupported:
 
     default: Any
     instead: str
+    # further values MML writes for the key (e.g. another architecture's _target_), accepted like the default
+    also: tuple[Any, ...] = ()
 
 
 _RESULTS = (
@@ -42,6 +45,33 @@ _RESULTS = (
     "(or pass snakemake's --directory)"
 )
 _REUSE = "only reuse.models is supported (models of earlier projects, for predict, test and mode=tl)"
+
+_METRICS = (
+    "each task type's metrics are fixed: MML's defaults and more (README, 'Every MML task type'); only "
+    "metrics.bootstrap is set; drop the key"
+)
+# MML's metrics group: the default metric list of each task type (loss/metrics route), as MML writes it
+_MML_METRICS: dict[str, list[dict[str, Any]]] = yaml.safe_load("""
+cls:
+  - {_target_: torchmetrics.classification.MulticlassAccuracy, average: macro, num_classes: 0}
+  - {_target_: torchmetrics.classification.MulticlassF1Score, average: macro, num_classes: 0}
+  - {_target_: torchmetrics.classification.MulticlassAveragePrecision, average: macro, num_classes: 0}
+  - {_target_: torchmetrics.classification.MulticlassAUROC, average: macro, num_classes: 0}
+  - {_target_: torchmetrics.classification.MulticlassMatthewsCorrCoef, num_classes: 0}
+  - {_target_: torchmetrics.classification.MulticlassPrecision, num_classes: 0, average: macro}
+  - {_target_: torchmetrics.classification.MulticlassRecall, num_classes: 0, average: macro}
+  - {_target_: torchmetrics.classification.MulticlassCalibrationError, num_classes: 0}
+mlcls:
+  - {_target_: torchmetrics.classification.MultilabelAveragePrecision, average: macro, num_classes: 0}
+  - {_target_: torchmetrics.classification.MultilabelRankingAveragePrecision, num_classes: 0}
+  - {_target_: torchmetrics.classification.MultilabelCoverageError, num_classes: 0}
+reg:
+  - {_target_: torchmetrics.regression.MeanSquaredError}
+  - {_target_: torchmetrics.regression.SpearmanCorrCoef}
+seg:
+  - {_target_: torchmetrics.classification.Dice, average: macro, mdmc_average: samplewise, num_classes: 0,
+     ignore_index: 255}
+""")
 
 # dotted key -> MML's default and what to do instead; MML 1.0.4's config tree
 UNSUPPORTED: dict[str, Unsupported] = {
@@ -83,7 +113,10 @@ UNSUPPORTED: dict[str, Unsupported] = {
     "trainer._target_": Unsupported("lightning.Trainer", "the trainer is always Lightning's Trainer; drop the key"),
     "arch._target_": Unsupported(
         "mml.core.models.timm.TimmGenericModel",
-        "arch.name picks the backbone (a timm model or small_cnn) and mml_core builds the network; drop the key"),
+        "arch.name picks the backbone (a timm model or small_cnn), arch.arch a segmentation_models_pytorch "
+        "architecture (MML's arch=smp), and mml_core builds the network; drop the key",
+        also=("mml.core.models.smp.SMPGenericModel",)),
+    **{f"metrics.{route}": Unsupported(default, _METRICS) for route, default in _MML_METRICS.items()},
 }
 
 # MML's spellings of "none" / "off" -> the value mml_core uses (matched by type and value: False is not 0)
@@ -91,6 +124,8 @@ SPELLINGS: dict[str, tuple[tuple[Any, ...], Any]] = {
     "mode.multitask": ((False,), 0),
     "pivot.name": ((False, ""), None),
     "tagging.all": ((False, ""), None),
+    # MML's arch=smp: encoder weights named by smp; here pretrained weights come from disk (arch.weights: a file)
+    "arch.weights": (("imagenet",), None),
 }
 
 # MML's scheduler classes -> mml_core's registered names
@@ -194,7 +229,7 @@ def translate_mml(config: dict, accepted: Callable[[str], bool]) -> dict:
         if parent is None or leaf not in parent or accepted(key):
             continue
         value = _parsed(parent[leaf])
-        if not _is_default(value, unsupported.default):
+        if not (_is_default(value, unsupported.default) or any(_same(value, v) for v in unsupported.also)):
             raise ConfigError(unsupported_message(key, value))
         del parent[leaf]
         logger.warning("Ignoring MML key %s (MML's default; mml_core has no such setting: %s).", key, unsupported.instead)

@@ -1,9 +1,10 @@
 """Image datasets of one task split, decoded per sample (in DataLoader workers) or from a bounded cache.
 
-A dataset holds sample ids, file paths and targets only; images are read when a sample is drawn,
-so memory does not grow with the number of images. With caching, the deterministic part of the
-pipeline (decoded, preprocessed uint8 at the target size) is kept for every sample once, as MML's
-``sampling.enable_caching`` does; augmentation and normalization still run per draw.
+A dataset holds sample ids, file paths and targets only; images (and segmentation masks) are read
+when a sample is drawn, so memory does not grow with the number of images. With caching, the
+deterministic part of the pipeline (decoded, preprocessed uint8 at the target size, with the mask) is
+kept for every sample once, as MML's ``sampling.enable_caching`` does; augmentation and
+normalization still run per draw. Targets per task type: :mod:`mml_core.data.targets`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from mml_core.data.seeding import position_seed
+from mml_core.data.targets import TaskTargets
 from mml_core.data.transforms import ImagePipeline
 from mml_core.tasks.description import TaskDescription
 from mml_core.tasks.images import read_rgb
 
 logger = logging.getLogger(__name__)
 
-Sample = tuple[torch.Tensor, int, int]
+# (image, target, index); the target's form depends on the task type (see mml_core.data.targets)
+Sample = tuple[torch.Tensor, Any, int]
+Prepared = tuple[np.ndarray, np.ndarray | None]
 
 
 class TaskSplitDataset(Dataset):
@@ -42,32 +47,56 @@ class TaskSplitDataset(Dataset):
         pipeline: ImagePipeline,
         seed: int = 0,
         cache: bool = False,
+        targets: TaskTargets | None = None,
     ):
+        self.root = Path(root)
         self.ids = list(ids)
-        self.paths = [str(Path(root) / samples[i]["image"]) for i in self.ids]
-        self.targets = [int(samples[i].get("class", -1)) for i in self.ids]
+        self.paths = [str(self.root / samples[i]["image"]) for i in self.ids]
+        self.target_reader = targets or TaskTargets()
+        # segmentation: the mask entries, read with the image
+        self.targets = [self.target_reader.label(samples[i]) for i in self.ids]
         self.pipeline = pipeline
         self.seed = seed
+        # the prepared images (and segmentation masks) when caching
         self.cached: list[np.ndarray] | None = None
+        self.cached_masks: list[np.ndarray | None] = []
         if cache and self.ids:
             started = time.monotonic()
-            self.cached = [pipeline.prepare(read_rgb(path)) for path in self.paths]
+            self.cached, self.cached_masks = map(list, zip(*(self._prepare(index) for index in range(len(self.ids)))))
             logger.info("Cached %d images in %.1f s.", len(self.ids), time.monotonic() - started)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def image(self, index: int) -> np.ndarray:
-        """Sample ``index`` after the deterministic part of the pipeline (uint8, HxWx3)."""
+    def _prepare(self, index: int) -> Prepared:
+        image = read_rgb(self.paths[index])
+        masks = self.target_reader.masks
+        if masks is None:
+            return self.pipeline.prepare(image)
+        entry = self.targets[index]
+        if entry is None:
+            mask = self.target_reader.unlabeled_mask(image.shape[:2])
+        else:
+            mask = masks.read(self.root, entry, image.shape[:2], self.ids[index])
+        return self.pipeline.prepare(image, mask)
+
+    def prepared(self, index: int) -> Prepared:
+        """Sample ``index`` after the deterministic part of the pipeline: uint8 HxWx3 image, HxW mask or None."""
         if self.cached is not None:
-            return self.cached[index]
-        return self.pipeline.prepare(read_rgb(self.paths[index]))
+            return self.cached[index], self.cached_masks[index]
+        return self._prepare(index)
+
+    def image(self, index: int) -> np.ndarray:
+        """Sample ``index``'s image after the deterministic part of the pipeline (uint8, HxWx3)."""
+        return self.prepared(index)[0]
 
     def __getitem__(self, key: int) -> Sample:
         index = int(key)
         epoch = getattr(key, "epoch", None)
         seed = position_seed(self.seed, epoch, index) if epoch is not None else None
-        return self.pipeline.finish(self.image(index), seed), self.targets[index], index
+        image, mask = self.prepared(index)
+        tensor, mask_tensor = self.pipeline.finish(image, seed, mask)
+        return tensor, self.targets[index] if mask_tensor is None else mask_tensor, index
 
 
 def split_ids(desc: TaskDescription, fold: int) -> dict[str, list[str]]:

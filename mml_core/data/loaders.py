@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from mml_core.data.dataset import TaskSplitDataset, split_ids, split_samples
 from mml_core.data.sampler import EpochShuffleSampler, balanced_weights
+from mml_core.data.targets import TaskTargets
 from mml_core.data.transforms import ImagePipeline
 from mml_core.tasks.description import TaskDescription, check_files_exist
 
@@ -29,14 +30,16 @@ def split_datasets(
     seed: int,
     cache: bool = False,
 ) -> dict[str, TaskSplitDataset]:
-    """Every split of ``desc`` for ``fold`` (its images checked first); training gets the ``train``
-    pipeline, the others ``eval``; ``cache`` keeps train and val decoded."""
-    check_files_exist(desc, Path(root))
+    """Every split of ``desc`` for ``fold`` (its images and masks checked first); training gets the
+    ``train`` pipeline, the others ``eval``; ``cache`` keeps train and val decoded."""
+    for modality in ("image", "mask"):
+        check_files_exist(desc, Path(root), modality)
     ids, samples = split_ids(desc, fold), split_samples(desc)
+    targets = TaskTargets(desc.task_type, desc.idx_to_class, desc.modalities, desc.name)
     return {
         split: TaskSplitDataset(
             root, samples[split], ids[split], pipelines["train" if split == "train" else "eval"], seed,
-            cache=cache and split in CACHED_SPLITS,
+            cache=cache and split in CACHED_SPLITS, targets=targets,
         )  # fmt: skip
         for split in SPLITS
     }

@@ -1,8 +1,9 @@
 """MML's ``pp``: write a preprocessed version of a task once, in MML's on-disk layout.
 
 ``PREPROCESSED/<id>/DSET_<dataset>/TASK_<task>.json`` with its images beside it (same relative
-paths, PNG), so every later experiment with ``preprocessing.id: <id>`` (and MML itself) reads it
-instead of preprocessing on the fly. Images are written atomically; a run interrupted before the
+paths, PNG; segmentation masks likewise, transformed with their image and keeping their raw values),
+so every later experiment with ``preprocessing.id: <id>`` (and MML itself) reads it instead of
+preprocessing on the fly. Images are written atomically; a run interrupted before the
 task file (written last) keeps the images it wrote and the next run continues from there, as long
 as the pipeline is the same (recorded beside them). Means, stds and sizes are recomputed over the
 training pool.
@@ -25,6 +26,8 @@ from mml_core.io import atomic_write, atomic_write_text
 from mml_core.tasks.description import RGB_KEYS, SIZE_KEYS, read_task_file, write_task_file
 from mml_core.tasks.images import ImageStatistics, read_rgb
 from mml_core.tasks.index import version_path
+from mml_core.tasks.masks import read_raw_mask
+from mml_core.tasks.types import EMPTY_MASK_TOKEN
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +55,24 @@ def preprocess_task(raw_task_file: Path, preprocessing: str, pipeline: Sequence[
             for sample_id, sample in samples.items():
                 relative = Path(sample["image"]).with_suffix(".png")
                 path = target / relative
-                if resume and path.is_file():
+                entry = {**sample, "image": relative.as_posix()}
+                mask_entry = sample.get("mask")
+                masked = mask_entry not in (None, EMPTY_MASK_TOKEN)
+                if masked:
+                    entry["mask"] = Path(mask_entry).with_suffix(".png").as_posix()
+                if resume and path.is_file() and (not masked or (target / entry["mask"]).is_file()):
                     image = read_rgb(path)
                 else:
                     image = read_rgb(source / sample["image"])
-                    image = transform(image) if transform is not None else image
+                    mask = read_raw_mask(source / mask_entry) if masked else None
+                    if transform is not None:
+                        image, mask = transform(image, mask)
+                    if masked:  # before the image: an image on disk means its mask is there too
+                        atomic_write(target / entry["mask"], lambda tmp, m=mask: Image.fromarray(m).save(tmp, format="PNG"))
                     atomic_write(path, lambda tmp, image=image: Image.fromarray(image).save(tmp, format="PNG"))
                 if split == "train_samples":
                     stats.add(image)
-                written[split][sample_id] = {**sample, "image": relative.as_posix()}
+                written[split][sample_id] = entry
                 progress.update()
     version = dataclasses.replace(
         desc,

@@ -12,7 +12,10 @@ An :class:`ImagePipeline` has three parts, applied in this order:
 3. normalization to float (``augmentations.normalization``: ImageNet's, the task's or the
    pretrained model's mean and std, or none).
 
-Pipelines are lists of ``{name: <transform class>, **kwargs}`` as in MML's config files.
+Pipelines are lists of ``{name: <transform class>, **kwargs}`` as in MML's config files. A
+segmentation mask (``H x W`` uint8 class positions) goes through the fixed and random parts with its
+image: the same geometric change, nearest-neighbour interpolation, no colour change, no normalization
+(albumentations' ``mask=``, torchvision's ``tv_tensors.Mask``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import torch
 
 from mml_core.config import MisconfigurationError
 
+# a deterministic step on an image and, for segmentation, its mask (None otherwise)
+Fixed = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKENDS = ("albumentations", "torchvision")
@@ -80,31 +85,42 @@ def _compose(backend: str, pipeline: Sequence[Mapping[str, Any]] | Mapping, wher
     return module.Compose(transforms)
 
 
-def resize_to(height: int, width: int) -> Callable[[np.ndarray], np.ndarray]:
-    """A deterministic resize of HxWx3 uint8 images to ``height x width`` (bilinear)."""
+def resize_to(height: int, width: int) -> Fixed:
+    """A deterministic resize of HxWx3 uint8 images (bilinear) and their masks (nearest) to ``height x width``."""
     from PIL import Image
 
-    def resize(image: np.ndarray) -> np.ndarray:
+    def resize(image: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         if image.shape[:2] == (height, width):
-            return image
-        return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+            return image, mask
+        image = np.array(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+        if mask is not None:
+            mask = np.array(Image.fromarray(mask).resize((width, height), Image.NEAREST))
+        return image, mask
 
     return resize
 
 
-def preprocessing_pipeline(pipeline: Sequence[Mapping[str, Any]] | Mapping) -> Callable[[np.ndarray], np.ndarray] | None:
-    """MML's ``preprocessing.pipeline`` (always albumentations, as in MML) as a function on HxWx3 uint8."""
+def _apply(compose: Any, image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """An albumentations ``compose`` on ``image`` and, if given, its mask."""
+    if mask is None:
+        return compose(image=image)["image"], None
+    out = compose(image=image, mask=mask)
+    return out["image"], out["mask"]
+
+
+def preprocessing_pipeline(pipeline: Sequence[Mapping[str, Any]] | Mapping) -> Fixed | None:
+    """MML's ``preprocessing.pipeline`` (always albumentations, as in MML) on HxWx3 uint8 images and masks."""
     compose = _compose("albumentations", pipeline, "preprocessing.pipeline")
     if compose is None:
         return None
-    return lambda image: compose(image=image)["image"]
+    return lambda image, mask=None: _apply(compose, image, mask)
 
 
 @dataclasses.dataclass
 class ImagePipeline:
-    """HxWx3 uint8 image -> 3xHxW float tensor; see the module docstring."""
+    """HxWx3 uint8 image (and HxW uint8 mask) -> 3xHxW float tensor (and HxW int64 mask); see the module docstring."""
 
-    fixed: Callable[[np.ndarray], np.ndarray] | None = None
+    fixed: Fixed | None = None
     backend: str = "albumentations"
     random: Any = None
     mean: Sequence[float] | None = None
@@ -123,32 +139,38 @@ class ImagePipeline:
         cls,
         backend: str,
         pipeline: Sequence[Mapping[str, Any]] | Mapping,
-        fixed: Callable[[np.ndarray], np.ndarray] | None = None,
+        fixed: Fixed | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> ImagePipeline:
         """A pipeline whose random part is ``pipeline`` built with ``backend`` (checked here)."""
         return cls(fixed, backend, _compose(backend, pipeline, "augmentations.cpu.pipeline"), mean, std)
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
+    def prepare(self, image: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """The deterministic part: what a cache may keep."""
-        return self.fixed(image) if self.fixed is not None else image
+        return self.fixed(image, mask) if self.fixed is not None else (image, mask)
 
-    def finish(self, image: np.ndarray, seed: int | None) -> torch.Tensor:
+    def finish(
+        self, image: np.ndarray, seed: int | None, mask: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The random part (seeded with ``seed``; skipped without augmentation) and normalization."""
         if self.random is not None and self.backend == "albumentations":
             self.random.set_random_seed(seed)
-            image = self.random(image=image)["image"]
+            image, mask = _apply(self.random, image, mask)
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        target = torch.from_numpy(np.ascontiguousarray(mask)).long() if mask is not None else None
         if self.random is not None and self.backend == "torchvision":
+            from torchvision import tv_tensors
+
             # torchvision's v2 transforms draw from torch's default generator
             if seed is not None:
                 torch.default_generator.manual_seed(seed)
-            tensor = self.random(tensor)
+            if target is None:
+                tensor = self.random(tensor)
+            else:
+                tensor, target = self.random(tensor, tv_tensors.Mask(target))
+                target = target.as_subclass(torch.Tensor)
         tensor = tensor.float().div_(255.0)
         if self._scale is not None:
             tensor = tensor.sub_(self._scale[0]).div_(self._scale[1])
-        return tensor
-
-    def __call__(self, image: np.ndarray, seed: int | None = None) -> torch.Tensor:
-        return self.finish(self.prepare(image), seed)
+        return tensor, target

@@ -69,11 +69,17 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_backbone_weights(backbone: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``backbone``; every backbone parameter must be found (classifier weights are
-    dropped: heads are created per task)."""
+def load_backbone_weights(
+    backbone: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    prefixes: tuple[str, ...] = _PREFIXES,
+    what: str = "backbone",
+) -> None:
+    """Load ``state`` into ``backbone`` (keys under the first of ``prefixes`` found, else as they are);
+    every ``what`` parameter must be found (classifier weights are dropped: heads are created per task)."""
     own = backbone.state_dict()
-    for prefix in _PREFIXES:
+    for prefix in prefixes:
         if any(k.startswith(prefix) for k in state):
             state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
             break
@@ -81,12 +87,12 @@ def load_backbone_weights(backbone: nn.Module, state: Mapping[str, torch.Tensor]
     missing = sorted(set(own) - set(fitting))
     if missing:
         raise MisconfigurationError(
-            f"The weights in {source} do not fit the backbone: {len(missing)} of its {len(own)} tensors are "
+            f"The weights in {source} do not fit the {what}: {len(missing)} of its {len(own)} tensors are "
             f"missing or have another shape (e.g. {missing[:3]}). Use weights of the same architecture as "
-            "arch.name, or arch.pretrained=false."
+            f"{'arch.encoder' if what == 'encoder' else 'arch.name'}, or arch.pretrained=false."
         )
     backbone.load_state_dict(fitting)
-    logger.info("Loaded %d backbone tensors from %s.", len(fitting), source)
+    logger.info("Loaded %d %s tensors from %s.", len(fitting), what, source)
 
 
 def _timm_backbone(name: str, pretrained_from_hub: bool) -> nn.Module:

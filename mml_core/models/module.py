@@ -1,4 +1,5 @@
-"""``MultiTaskModule``: trains a :class:`~mml_core.models.network.MultiTaskNetwork` with Lightning."""
+"""``MultiTaskModule``: trains a multi-task network (:mod:`~mml_core.models.network`, :mod:`~mml_core.models.smp`)
+with Lightning; each task's metrics follow its type (:mod:`~mml_core.models.metrics`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from mml_core.config import instantiate
-from mml_core.models.metrics import bootstrapped_test_metrics, classification_metrics, test_metrics
-from mml_core.models.network import MultiTaskNetwork
+from mml_core.models.metrics import (
+    bootstrapped_test_metrics,
+    classwise_test_metrics,
+    epoch_metrics,
+    metric_inputs,
+    test_metrics,
+)
 from mml_core.results.keys import metric_key, metric_prefix
 
 PHASES = ("train", "val", "test")
@@ -23,12 +29,14 @@ class MultiTaskModule(pl.LightningModule):
 
     The loss is the weighted mean of the task losses (``task_weights``, default equal). Logged
     names are stable: ``{train,val,test}/<task>/<metric>``, ``<phase>/<task>/loss`` and the
-    weighted ``<phase>/loss``. ``lr`` is an attribute so Lightning's LR finder can set it.
+    weighted ``<phase>/loss``. ``lr`` is an attribute so Lightning's LR finder can set it. The
+    network has ``tasks`` (:class:`~mml_core.tasks.types.TaskSpec`), ``task_names`` and
+    ``forward(x, task_index)``.
     """
 
     def __init__(
         self,
-        network: MultiTaskNetwork,
+        network: nn.Module,
         criteria: Sequence[nn.Module],
         task_weights: Sequence[float] | None = None,
         optimizer: Mapping[str, Any] | None = None,
@@ -50,16 +58,19 @@ class MultiTaskModule(pl.LightningModule):
         self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
         self.lr = float(self.optimizer_cfg.pop("lr", 1e-3))
         self.lr_scheduler_cfg = dict(lr_scheduler or {"_target_": None})
-        self.num_classes = [head[-1].out_features for head in network.heads]
+        self.tasks = list(network.tasks)
         self.metrics = nn.ModuleDict(
             {
-                f"{phase}_{i}": (test_metrics(n) if phase == "test" else classification_metrics(n)).clone(
-                    prefix=metric_prefix(phase, task)
+                f"{phase}_{i}": (test_metrics(spec) if phase == "test" else epoch_metrics(spec)).clone(
+                    prefix=metric_prefix(phase, spec.name)
                 )
                 for phase in PHASES
-                for i, (task, n) in enumerate(zip(self.task_names, self.num_classes))
+                for i, spec in enumerate(self.tasks)
             }
         )
+        # per-class test metrics give several values each: computed and logged once, when testing ends
+        self.classwise = nn.ModuleDict({f"test_{i}": classwise_test_metrics(spec) for i, spec in enumerate(self.tasks)})
+        self._classwise_updated: set[str] = set()
         self.losses = nn.ModuleDict({f"{p}_{i}": MeanMetric() for p in PHASES for i in range(len(self.task_names))})
         self._train_logged: set[int] = set()  # heads whose train metrics are logged in this epoch
         self.bootstrap = nn.ModuleDict()
@@ -69,8 +80,8 @@ class MultiTaskModule(pl.LightningModule):
         """Also report each test metric's mean and std over ``num_bootstraps`` resamples (0: off)."""
         self.bootstrap = nn.ModuleDict(
             {
-                f"test_{i}": nn.ModuleDict(bootstrapped_test_metrics(n, num_bootstraps))
-                for i, n in enumerate(self.num_classes)
+                f"test_{i}": nn.ModuleDict(bootstrapped_test_metrics(spec, num_bootstraps))
+                for i, spec in enumerate(self.tasks)
             }
             if num_bootstraps > 0
             else {}
@@ -99,7 +110,7 @@ class MultiTaskModule(pl.LightningModule):
             loss = self.criteria[i](logits, y)
             total = total + self.task_weights[i] * loss
             metrics, mean_loss = self.metrics[f"train_{i}"], self.losses[f"train_{i}"]
-            metrics.update(logits.detach(), y)
+            metrics.update(*metric_inputs(self.tasks[i].task_type, logits.detach(), y))
             mean_loss.update(loss.detach(), weight=len(y))
             if i not in self._train_logged:
                 self._train_logged.add(i)
@@ -121,12 +132,16 @@ class MultiTaskModule(pl.LightningModule):
         task = self.task_names[dataloader_idx]
         self.losses[f"{phase}_{dataloader_idx}"].update(loss, weight=len(y))
         metrics = self.metrics[f"{phase}_{dataloader_idx}"]
-        metrics.update(logits, y)
+        preds, target = metric_inputs(self.tasks[dataloader_idx].task_type, logits, y)
+        metrics.update(preds, target)
         self.log_dict(metrics, on_step=False, on_epoch=True, add_dataloader_idx=False)
         key = f"{phase}_{dataloader_idx}"
+        if phase == "test" and len(self.classwise[key]):
+            self.classwise[key].update(preds, target)
+            self._classwise_updated.add(key)
         if key in self.bootstrap:
             for booted in self.bootstrap[key].values():
-                booted.update(logits, y)
+                booted.update(preds, target)
             self._bootstrapped.add(key)
         self.log(metric_key(phase, task, "loss"), loss, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
 
@@ -154,6 +169,13 @@ class MultiTaskModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+        for key, collection in self.classwise.items():
+            task = self.task_names[int(key.split("_")[1])]
+            if key in self._classwise_updated:  # ClasswiseWrapper does not count its updates
+                for name, value in collection.compute().items():
+                    self.log(metric_key("test", task, name), value)
+            collection.reset()
+        self._classwise_updated.clear()
         for key, booted in self.bootstrap.items():
             task = self.task_names[int(key.split("_")[1])]
             for name, metric in booted.items():

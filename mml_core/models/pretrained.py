@@ -5,6 +5,8 @@ Runs never download. ``arch.pretrained: true`` takes the weights from ``arch.wei
 Hugging Face cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``), where
 ``timm.create_model(..., pretrained=True)`` on a machine with network leaves them
 (``models--timm--<name>.<tag>/``). :func:`check_weights` stops planning when neither is there.
+For segmentation_models_pytorch (``arch.arch``) the weights are the encoder's: ``arch.weights``, or
+for a ``tu-<timm model>`` encoder that timm model's weights in the cache.
 """
 
 from __future__ import annotations
@@ -43,21 +45,40 @@ def cached_timm_weights(name: str) -> list[str]:
 
 def check_weights(arch: Mapping[str, Any]) -> None:
     """Raise :class:`MisconfigurationError` when ``arch.pretrained`` asks for weights that are not on disk."""
+    from mml_core.models.archs import SMP, TIMM_PREFIX, arch_kind, smp_encoder
+
     if not arch.get("pretrained"):
         return
     name, weights = arch["name"], arch.get("weights")
-    if weights:
+    if arch_kind(arch) == SMP and not weights:
+        encoder = smp_encoder(arch)
+        if not encoder.startswith(TIMM_PREFIX):
+            raise MisconfigurationError(
+                f"arch.pretrained=true with the segmentation_models_pytorch encoder '{encoder}', whose weights smp "
+                "would download, and runs never download. Set arch.weights to a weights file of the encoder (e.g. "
+                f"torchvision's), use a timm encoder ({TIMM_PREFIX}<name>) with its weights in the local cache, or set "
+                "arch.pretrained=false."
+            )
+        name = encoder.removeprefix(TIMM_PREFIX)
+    elif weights:
         path = Path(weights)
         if not path.is_file():
+            named = (
+                " (MML's arch=smp names weights such as 'imagenet' that smp downloads; here arch.weights is a file, "
+                "and a tu- encoder takes its timm weights from the local cache with arch.weights=null)"
+                if arch_kind(arch) == SMP and not path.suffix
+                else ""
+            )
             raise MisconfigurationError(
-                f"arch.weights={weights} does not exist (relative paths start in the working directory). Point it "
-                "at a weights file (.safetensors, .pth, .pt, .bin) or set arch.pretrained=false."
+                f"arch.weights={weights} does not exist (relative paths start in the working directory){named}. Point "
+                "it at a weights file (.safetensors, .pth, .pt, .bin) or set arch.pretrained=false."
             )
         if path.suffix not in WEIGHT_SUFFIXES:
             raise MisconfigurationError(
                 f"arch.weights={weights} is not a weights file ({', '.join(WEIGHT_SUFFIXES)}). Save the weights "
                 "with torch.save(state_dict, ...) or safetensors, or set arch.pretrained=false."
             )
+    if weights:
         return
     if name in OWN_BACKBONES:
         raise MisconfigurationError(

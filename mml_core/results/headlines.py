@@ -15,8 +15,11 @@ from mml_core.results.keys import metric_key
 from mml_core.results.plots import METRIC_LABELS
 from mml_core.results.tables import format_mean_std, text_table
 
-# test metrics shown when a test step finished, in this order (the rest is in the summary)
-HEADLINE_METRICS = ("acc", "balanced_acc", "auroc")
+# test metrics shown when a test step finished, those of its task type in this order (the rest is in
+# the summary): classification, multi-label classification, regression, segmentation
+HEADLINE_METRICS = ("acc", "balanced_acc", "auroc", "f1", "mae", "r2", "dice", "iou")
+# the validation metric of the training line, the first the task type has
+VAL_METRICS = ("acc", "auroc", "mae", "dice")
 
 
 def training_headline(results: Mapping[str, Any]) -> str:
@@ -26,9 +29,11 @@ def training_headline(results: Mapping[str, Any]) -> str:
     parts = [f"{results['epochs']} epoch{'s' if results['epochs'] != 1 else ''}"]
     if results.get("monitored") is not None:
         parts.append(f"val loss {results['monitored']:.4f}")
-    acc = last.get(metric_key("val", task, "acc"))
-    if acc is not None:
-        parts.append(f"val accuracy {acc:.4f}")
+    for metric in VAL_METRICS:
+        value = last.get(metric_key("val", task, metric))
+        if value is not None:
+            parts.append(f"val {METRIC_LABELS.get(metric, metric)} {value:.4f}")
+            break
     return " · ".join(parts)
 
 
@@ -44,7 +49,7 @@ def evaluation_headline(results: Mapping[str, Any]) -> str:
     shown = [
         f"{METRIC_LABELS.get(name, name)} {format_mean_std(metrics[name]['mean'], metrics[name]['std'])}"
         for name in HEADLINE_METRICS if name in metrics
-    ]  # fmt: skip
+    ][:3]  # fmt: skip
     models = len(results.get("per_fold", {}))
     return f"{' · '.join(shown)} ({models} model{'s' if models != 1 else ''})"
 

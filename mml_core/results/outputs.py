@@ -22,8 +22,12 @@ FOLD_METRICS_PNG = "plots/fold_metrics.png"
 # one <task>.png each; folders rather than files because which tasks get a plot depends on the scheduler
 LEARNING_CURVES_DIR = "plots/learning_curves"
 CONFUSION_MATRIX_DIR = "plots/confusion_matrix"
+# the test-prediction plots of the other task types (mml_core.results.type_plots)
+ROC_CURVES_DIR = "plots/roc_curves"
+REGRESSION_SCATTER_DIR = "plots/regression_scatter"
+SEGMENTATION_OVERLAYS_DIR = "plots/segmentation_overlays"
 CAPTIONS_DIR = Path(__file__).parent / "captions"
-# -- the report's pages and the curves of classification predictions (issue 13) -------------------
+# the report's pages and the curves of classification predictions
 SUMMARY_HTML = "report/summary.html"
 RUN_HTML = "report/run.html"
 # the report's first page (Snakemake's `report:` directive), not a report item itself
@@ -62,7 +66,7 @@ REPORTED: dict[str, Reported] = {
     "confusion_matrix": Reported(
         CONFUSION_MATRIX_DIR, "confusion_matrix", "Plots", {"task": "{task}"}, "Confusion matrices", ("{task}.png",)
     ),
-    # -- issue 13: tables on the page, curves, calibration, the run ----------------------------------
+    # the summary table and the run as pages; classification curves, calibration, per-class metrics
     "summary_html": Reported(SUMMARY_HTML, "summary_html", "Summary", {"table": "mean ± std (table)"}),
     "run": Reported(RUN_HTML, "run", "Run", {"page": "config, overrides, code, steps"}),
     "roc_pr": Reported(ROC_PR_DIR, "roc_pr", "Plots", {"task": "{task}"}, "ROC and PR curves", ("{task}.png",)),
@@ -71,6 +75,17 @@ REPORTED: dict[str, Reported] = {
     ),
     "per_class": Reported(
         PER_CLASS_DIR, "per_class", "Tables", {"task": "{task}"}, "Per-class metrics", ("{task}.html",)
+    ),
+    "roc_curves": Reported(
+        ROC_CURVES_DIR, "roc_curves", "Plots", {"task": "{task}"}, "ROC curves per label", ("{task}.png",)
+    ),
+    "regression_scatter": Reported(
+        REGRESSION_SCATTER_DIR, "regression_scatter", "Plots", {"task": "{task}"}, "Regression: truth vs prediction",
+        ("{task}.png",),
+    ),
+    "segmentation_overlays": Reported(
+        SEGMENTATION_OVERLAYS_DIR, "segmentation_overlays", "Plots", {"task": "{task}"}, "Segmentation overlays",
+        ("{task}.png",),
     ),
 }
 # every output of finish_exp besides its metrics.json

@@ -30,6 +30,10 @@ METRIC_LABELS = {
     "f1": "F1",
     "auroc": "AUROC",
     "loss": "loss",
+    "mae": "MAE",
+    "r2": "R²",
+    "dice": "Dice",
+    "iou": "IoU",
 }
 # above this many classes the cell values of a confusion matrix no longer fit
 MAX_ANNOTATED_CLASSES = 20

@@ -1,8 +1,18 @@
 """Predictions of ``predict_fold`` steps: one ``predictions.npz`` per step, readable without torch.
 
-Per split (test, val, unlabeled) the file holds ``<split>/logits`` (N x classes, float32),
-``<split>/targets`` (N, int64; -1 where unlabeled) and ``<split>/sample_ids`` (N, str), so any
-numpy user (and ``finish_exp``, which must stay cheap) can read them.
+Per split (test, val, unlabeled) the file holds the outputs under the field of the task's type
+(:data:`OUTPUT_FIELD`), ``<split>/targets`` and ``<split>/sample_ids`` (N, str), plus ``task_type``:
+
+- classification: ``logits`` (N x classes, float32), targets (N, int64; -1 where unlabeled);
+- multilabel_classification: ``logits`` (N x classes, float32; sigmoid gives each label's
+  probability), targets (N x classes, float32: 0/1 or soft; -1 where unlabeled);
+- regression: ``values`` (N, float32), targets (N, float32; NaN where unlabeled);
+- semantic_segmentation: ``masks`` (N x H x W, uint8: the predicted class of each pixel at the
+  network's input size), targets likewise (255: ignored or unlabeled), and ``<split>/examples``
+  (the first few input images, uint8 N x H x W x 3, before normalization) for overlay plots.
+
+The archive is compressed (masks compress well), so any numpy user, and ``finish_exp``, which must
+stay cheap, can read it.
 """
 
 from __future__ import annotations
@@ -15,15 +25,31 @@ import numpy as np
 from mml_core.io import atomic_write
 
 FILENAME = "predictions.npz"
+# how many input images a segmentation task's predictions keep per split, for overlay plots
+N_EXAMPLES = 4
+# where each task type's outputs are stored
+OUTPUT_FIELD = {
+    "classification": "logits",
+    "multilabel_classification": "logits",
+    "regression": "values",
+    "semantic_segmentation": "masks",
+}
+_DTYPES = {"logits": np.float32, "values": np.float32, "masks": np.uint8, "examples": np.uint8}
 
 
-def write_predictions(path: Path, splits: Mapping[str, Mapping[str, np.ndarray | list[str]]]) -> Path:
-    """Write ``{split: {"logits", "targets", "sample_ids"}}`` to ``path`` atomically."""
-    arrays = {}
+def write_predictions(
+    path: Path, splits: Mapping[str, Mapping[str, np.ndarray | list[str]]], task_type: str = "classification"
+) -> Path:
+    """Write ``{split: {<output field>, "targets", "sample_ids", ...}}`` of a ``task_type`` task to ``path`` atomically."""
+    arrays: dict[str, np.ndarray] = {"task_type": np.asarray(task_type)}
     for split, entry in splits.items():
-        arrays[f"{split}/logits"] = np.asarray(entry["logits"], dtype=np.float32)
-        arrays[f"{split}/targets"] = np.asarray(entry["targets"], dtype=np.int64)
-        arrays[f"{split}/sample_ids"] = np.asarray(entry["sample_ids"], dtype=str)
+        for field, values in entry.items():
+            if field == "sample_ids":
+                arrays[f"{split}/{field}"] = np.asarray(values, dtype=str)
+            elif field == "targets":
+                arrays[f"{split}/{field}"] = np.asarray(values, dtype=np.int64 if task_type == "classification" else None)
+            else:
+                arrays[f"{split}/{field}"] = np.asarray(values, dtype=_DTYPES.get(field))
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
@@ -37,7 +63,7 @@ class PredictionsError(ValueError):
 
 
 def read_predictions(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """``{split: {"logits", "targets", "sample_ids"}}`` from a predictions file.
+    """``{split: {<field>: array}}`` from a predictions file (the task type under ``task_type``).
 
     A file that cannot be read is moved aside to ``<name>.corrupt`` (kept) and :class:`PredictionsError`
     raised: the step that wrote it recorded the file, so the next plan sees it missing and redoes that step.
@@ -48,7 +74,8 @@ def read_predictions(path: Path) -> dict[str, dict[str, np.ndarray]]:
             splits: dict[str, dict[str, np.ndarray]] = {}
             for key in data.files:
                 split, _, field = key.partition("/")
-                splits.setdefault(split, {})[field] = data[key]
+                if field:
+                    splits.setdefault(split, {})[field] = data[key]
     except FileNotFoundError:
         raise PredictionsError(
             f"Predictions file {path} is missing. Run the same snakemake command again: planning redoes the step "
@@ -64,13 +91,13 @@ def read_predictions(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return splits
 
 
-def pooled_predictions(paths: Iterable[Path], split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """``(targets, predicted classes)`` of ``split``, concatenated over the files (one per fold).
+def pooled_arrays(paths: Iterable[Path], fields: tuple[str, ...], split: str = "test") -> dict[str, np.ndarray]:
+    """``fields`` of ``split``, concatenated over the files (one per fold).
 
     Every fold's model predicts the same test split, so pooled counts are predictions, not
-    samples: a confusion matrix of them shows the folds' average behaviour.
+    samples: a plot of them shows the folds' average behaviour.
     """
-    targets, predicted = [], []
+    pooled: dict[str, list[np.ndarray]] = {field: [] for field in fields}
     for path in paths:
         predictions = read_predictions(path)
         if split not in predictions:
@@ -79,8 +106,14 @@ def pooled_predictions(paths: Iterable[Path], split: str = "test") -> tuple[np.n
             )
         entry = predictions[split]
         if len(entry["targets"]):
-            targets.append(entry["targets"])
-            predicted.append(entry["logits"].argmax(axis=1))
-    if not targets:
+            for field in fields:
+                pooled[field].append(entry[field])
+    return {field: np.concatenate(arrays) if arrays else np.empty(0) for field, arrays in pooled.items()}
+
+
+def pooled_predictions(paths: Iterable[Path], split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """``(targets, predicted classes)`` of a classification task's ``split``, pooled over the files."""
+    pooled = pooled_arrays(paths, ("targets", "logits"), split)
+    if not len(pooled["targets"]):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(targets), np.concatenate(predicted)
+    return pooled["targets"], pooled["logits"].argmax(axis=1)

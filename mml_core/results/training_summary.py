@@ -9,7 +9,6 @@ summary only reads them, so no identity is parsed back out of a name.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,7 +18,6 @@ from mml_core.results import outputs
 from mml_core.results.keys import metric_key, split_metric_key
 from mml_core.results.summary import aggregate, aggregate_folds
 
-logger = logging.getLogger(__name__)
 
 History = list[dict[str, float]]
 
@@ -103,27 +101,20 @@ def plot_training(
     histories: Mapping[str, Mapping[int, History]],
     predictions: Mapping[str, Mapping[int, Path]],
     class_names: Mapping[str, Sequence[str]],
+    task_types: Mapping[str, str],
 ) -> None:
-    """Learning curves per trained task; per predicted task (``{fold: predictions file}``) a confusion
-    matrix (test split, models pooled), ROC and PR curves, a reliability diagram and per-class metrics."""
-    from mml_core.results.plots import confusion_matrix, learning_curves
-    from mml_core.results.predictions import pooled_predictions
+    """Learning curves per trained task; per predicted task (``{fold: predictions file}``) the plot of
+    its type's test predictions, models pooled (:mod:`mml_core.results.type_plots`: a confusion matrix,
+    per-label ROC curves, truth against prediction, segmentation overlays) and for classification
+    ROC and PR curves, a reliability diagram and per-class metrics."""
+    from mml_core.results.plots import learning_curves
     from mml_core.results.report.classification import classification_report
+    from mml_core.results.type_plots import CURVE_METRIC, plot_test_predictions
 
     for task, per_fold in histories.items():
-        learning_curves(per_fold, task, outputs.task_plot(results_dir, outputs.LEARNING_CURVES_DIR, task))
-    for task, per_fold in predictions.items():
-        paths = list(per_fold.values())
-        targets, predicted = pooled_predictions(paths, split="test")
-        if not len(targets):
-            logger.warning("Task %s has no test predictions; no confusion matrix, curves or per-class metrics.", task)
-            continue
-        models = f"{len(paths)} model{'s' if len(paths) > 1 else ''}"
-        confusion_matrix(
-            targets,
-            predicted,
-            class_names[task],
-            outputs.task_plot(results_dir, outputs.CONFUSION_MATRIX_DIR, task),
-            title=f"{task}: test split, {models} pooled ({len(targets)} predictions)",
-        )
-        classification_report(results_dir, task, per_fold, class_names[task])
+        out = outputs.task_plot(results_dir, outputs.LEARNING_CURVES_DIR, task)
+        learning_curves(per_fold, task, out, metric=CURVE_METRIC[task_types[task]])
+    for task, by_fold in predictions.items():
+        plotted = plot_test_predictions(results_dir, task, task_types[task], list(by_fold.values()), class_names[task])
+        if plotted is not None and task_types[task] == "classification":
+            classification_report(results_dir, task, by_fold, class_names[task])

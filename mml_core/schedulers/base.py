@@ -33,7 +33,6 @@ from mml_core.results.report.pages import RunFacts
 from mml_core.schedulers import factories, provenance
 from mml_core.schedulers.steps import METRICS, StepLayout, step_name
 from mml_core.tasks import TaskStruct, TaskStructFactory
-from mml_core.tasks.description import check_files_exist
 from mml_core.tasks.tags import TagError, check_tags
 from mml_core.tasks.task_list import expand_task_list
 
@@ -342,10 +341,12 @@ class AbstractBaseScheduler(metaclass=abc.ABCMeta):
 
         Do not overwrite; use :meth:`after_preparation_hook` for additional preparation.
         """
+        from mml_core.tasks.masks import check_sample_files
+
         logger.info("Preparing experiment %s with %d steps ...", self.cfg.proj, len(self.commands))
         for task in self.cfg.task_list:
             struct = self.task_factory.get_by_name(task)
-            check_files_exist(self.task_factory.load_description(task), struct.paths["dataset_root"])
+            check_sample_files(self.task_factory.load_description(task), struct.paths["dataset_root"])
         self.task_factory.dump(self.results_dir / "tasks.json")
         atomic_write_text(
             self.results_dir / "schedule.txt",

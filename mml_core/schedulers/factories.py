@@ -11,35 +11,40 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mml_core.config import MisconfigurationError
 from mml_core.schedulers.steps import MLFLOW_STORE, StepLayout
 from mml_core.tasks import TaskStruct, TaskStructFactory
+from mml_core.tasks.types import TaskSpec, class_names
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
+    import torch
     from torch.utils.data import DataLoader
 
     from mml_core.data.dataset import TaskSplitDataset
     from mml_core.data.datamodule import MultiTaskDataModule
     from mml_core.data.transforms import ImagePipeline
-    from mml_core.models.network import MultiTaskNetwork
     from mml_core.training.callbacks import MetricsTrackerCallback
 
 
 def normalization(cfg: Mapping[str, Any], struct: TaskStruct) -> tuple[list[float], list[float]] | None:
     """Mean and std of ``augmentations.normalization``: imagenet, task (the task's statistics),
-    pretraining (those the timm model was pretrained with) or null (none)."""
+    pretraining (those the timm model, or a ``tu-`` encoder's timm model, was pretrained with) or null (none)."""
     from mml_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from mml_core.models.archs import SMP, TIMM_PREFIX, arch_kind, smp_encoder
 
     kind = cfg["augmentations"]["normalization"]
     if kind is None:
         return None
     if kind == "task":
         return [struct.means[c] for c in "rgb"], [struct.stds[c] or 1.0 for c in "rgb"]
-    if kind == "pretraining" and cfg["arch"]["name"] != "small_cnn":
+    timm_name = cfg["arch"]["name"]
+    if arch_kind(cfg["arch"]) == SMP:
+        encoder = smp_encoder(cfg["arch"])
+        timm_name = encoder.removeprefix(TIMM_PREFIX) if encoder.startswith(TIMM_PREFIX) else "small_cnn"
+    if kind == "pretraining" and timm_name != "small_cnn":
         import timm
 
-        pretrained = timm.get_pretrained_cfg(cfg["arch"]["name"])
+        pretrained = timm.get_pretrained_cfg(timm_name)
         if pretrained is not None:
             return list(pretrained.mean), list(pretrained.std)
     return list(IMAGENET_MEAN), list(IMAGENET_STD)
@@ -112,31 +117,39 @@ def build_eval_loader(cfg: Mapping[str, Any], dataset: TaskSplitDataset) -> Data
     return eval_loader(dataset, cfg["sampling"]["batch_size"], cfg["sampling"]["num_workers"])
 
 
-def build_network(cfg: Mapping[str, Any], structs: Sequence[TaskStruct], pretrained: bool = True) -> MultiTaskNetwork:
-    """The ``arch`` backbone with one head per task of ``structs``; pretrained weights from disk where
-    ``arch.pretrained`` asks and ``pretrained`` (False: trained weights are loaded right after)."""
+def task_specs(structs: Sequence[TaskStruct]) -> list[TaskSpec]:
+    """What the network and module need of each task: name, type, classes."""
+    return [TaskSpec.of(s.name, s.task_type, s.idx_to_class) for s in structs]
+
+
+def build_network(cfg: Mapping[str, Any], structs: Sequence[TaskStruct], pretrained: bool = True) -> torch.nn.Module:
+    """The ``arch`` network with one head per task of ``structs`` (a timm backbone, or segmentation_models_pytorch
+    where ``arch.arch`` is set); pretrained weights from disk where ``arch.pretrained`` asks and ``pretrained``
+    (False: trained weights are loaded right after)."""
+    from mml_core.models.archs import SMP, arch_kind, check_task_types
+
+    check_task_types(cfg, {s.name: s.task_type for s in structs})
+    arch = dict(cfg["arch"], pretrained=cfg["arch"]["pretrained"] and pretrained)
+    if arch_kind(arch) == SMP:
+        from mml_core.models.smp import build_smp_network
+
+        return build_smp_network(arch, task_specs(structs))
     from mml_core.models.backbones import build_backbone
     from mml_core.models.network import MultiTaskNetwork
 
-    unsupported = [s.name for s in structs if s.task_type != "classification"]
-    if unsupported:
-        raise MisconfigurationError(
-            f"Tasks {unsupported} are not classification tasks; mml_core trains classification tasks only."
-        )
-    arch = dict(cfg["arch"], pretrained=cfg["arch"]["pretrained"] and pretrained)
-    return MultiTaskNetwork(build_backbone(arch), {s.name: s.num_classes for s in structs}, drop_rate=arch["drop_rate"])
+    return MultiTaskNetwork(build_backbone(arch), task_specs(structs), drop_rate=arch["drop_rate"])
 
 
 def build_model(
     cfg: Mapping[str, Any], structs: Sequence[TaskStruct], task_weights: Sequence[float] | None, pretrained: bool = True
 ) -> pl.LightningModule:
     """The LightningModule training :func:`build_network` with the ``loss``, ``optimizer`` and ``lr_scheduler``."""
-    from mml_core.models.losses import classification_loss
+    from mml_core.models.losses import task_loss
     from mml_core.models.module import MultiTaskModule
 
     criteria = [
-        classification_loss(cfg["loss"], [s.class_occ.get(s.idx_to_class[i], 0) for i in sorted(s.idx_to_class)],
-                            balanced=cfg["sampling"]["balanced"])
+        task_loss(cfg["loss"], s.task_type, [s.class_occ.get(name, 0) for name in class_names(s.idx_to_class)],
+                  balanced=cfg["sampling"]["balanced"])
         for s in structs
     ]  # fmt: skip
     return MultiTaskModule(

@@ -48,7 +48,7 @@ from mml_core.results import outputs
 from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.schedulers.steps import TASK_WILDCARD, StepLayout, step_name_regex
-from mml_core.tasks import demo, split_task_name
+from mml_core.tasks import split_task_name
 from mml_core.tasks.fingerprint import data_fingerprint, write_fingerprint
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
@@ -106,10 +106,8 @@ class Plan:
         # per base task (tags are applied in memory): its task file and its data fingerprint
         self.task_files = {split_task_name(t)[0]: factory.task_file(t) for t in scheduler.cfg.task_list}
         self.fingerprints = {base: str(self.layout.fingerprint(base)) for base in self.task_files}
-        demo_used = any(split_task_name(t)[0] in demo.DEMO_TASKS for t in scheduler.cfg.task_list)
-        missing = factory.missing_demo_files(scheduler.cfg.task_list)
-        # the demo rule writes all demo tasks at once; declared only while one of them is missing
-        self.demo_outputs = [str(p) for p in demo.demo_task_files(factory.data_dir).values()] if demo_used and missing else []
+        # the demo rule writes the demo tasks of the experiment that are missing (with those sharing their images)
+        self.demo_outputs = [str(p) for p in factory.missing_demo_files(scheduler.cfg.task_list)]
         # MML's pp: (dataset, task) -> RAW task file, for every task that has a preprocessed version to write
         pp = self.preprocessing = scheduler.resolved_cfg["preprocessing"]
         self.preprocessing_id = pp["id"]
@@ -266,7 +264,7 @@ class Plan:
                 fingerprint = data_fingerprint(task_file, self.scheduler.task_factory.load_description(base))
                 if write_fingerprint(Path(self.fingerprints[base]), task_file, fingerprint):
                     logger.warning(
-                        "The files of task %s changed since the last plan (%s or its %d images): the steps that read "
+                        "The files of task %s changed since the last plan (%s or its %d image and mask files): the steps that read "
                         "it run again.", base, task_file, fingerprint.files,
                     )  # fmt: skip
 

@@ -30,16 +30,18 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from mml_core.config.checks import check_training
+from mml_core.models.archs import check_task_types
 from mml_core.models.pretrained import check_weights
 from mml_core.results.headlines import prediction_headline, evaluation_headline, training_headline
 from mml_core.results.predictions import FILENAME as PREDICTIONS
-from mml_core.results.predictions import write_predictions
+from mml_core.results.predictions import N_EXAMPLES, OUTPUT_FIELD, write_predictions
 from mml_core.results.summary import aggregate_folds
 from mml_core.results.training_summary import ModelRef, plot_training, summarize_training
 from mml_core.schedulers import factories, reuse
 from mml_core.schedulers.base import AbstractBaseScheduler, MisconfigurationError, reads_config
 from mml_core.schedulers.steps import step_name
 from mml_core.tasks import ARG_SEP, TAG_SEP, split_task_name
+from mml_core.tasks.types import SEGMENTATION, class_names
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -137,6 +139,8 @@ class TrainingScheduler(AbstractBaseScheduler):
             raise MisconfigurationError(f"Pivot task {self.pivot} has no train_folds; recreate its task file.")
         self.folds = list(range(self.n_folds)) if mode.cv else [0]
         self.co_tasks = self._choose_co_tasks()
+        # the architecture must serve every task a model has a head for (readable before demo data exists)
+        check_task_types(self.cfg, {t: self.task_factory.task_type(t) for t in [self.pivot, *self.co_tasks]})
         weights = mode.task_weights
         if weights is not None and len(weights) != 1 + len(self.co_tasks):
             raise MisconfigurationError(
@@ -306,12 +310,10 @@ class TrainingScheduler(AbstractBaseScheduler):
         for model, evaluated, params in self.predictions:
             path = self.step_dir(step_name("predict_fold", params)) / PREDICTIONS
             predictions.setdefault(evaluated, {})[model.reported_fold] = path
-        class_names = {
-            task: [struct.idx_to_class[i] for i in sorted(struct.idx_to_class)]
-            for task in predictions
-            for struct in [self.get_struct(task)]
-        }
-        plot_training(self.results_dir, summary.histories, predictions, class_names)
+        structs = {task: self.get_struct(task) for task in {*predictions, *summary.histories}}
+        names = {task: class_names(struct.idx_to_class) for task, struct in structs.items()}
+        task_types = {task: struct.task_type for task, struct in structs.items()}
+        plot_training(self.results_dir, summary.histories, predictions, names, task_types)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -424,21 +426,26 @@ class TrainingScheduler(AbstractBaseScheduler):
         logger.info("Starting predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
         network = self._load_network(task_name, fold)
         target = self._evaluated(task_name, eval_on)
+        struct = self.get_struct(target)
+        field = OUTPUT_FIELD[struct.task_type]
         # plain torch: a step that only predicts does not import Lightning (see the runner)
-        datasets = factories.build_split_datasets(self.resolved_cfg, self.task_factory, self.get_struct(target), fold)
+        datasets = factories.build_split_datasets(self.resolved_cfg, self.task_factory, struct, fold)
         device = device_for(self.cfg.trainer.get("accelerator", "auto"))
         predictions, counts = {}, {}
         for split in PREDICT_SPLITS:
             dataset = datasets[split]
             # the task's own head (index 0); eval_on tasks go through it too
-            result = predict(network, factories.build_eval_loader(self.resolved_cfg, dataset), head=0, device=device)
+            loader = factories.build_eval_loader(self.resolved_cfg, dataset)
+            result = predict(network, loader, head=0, device=device, task_type=struct.task_type)
             predictions[split] = {
-                "logits": result["logits"],
+                field: result[field],
                 "targets": result["targets"],
                 "sample_ids": [dataset.ids[i] for i in result["indices"]],
             }
+            if struct.task_type == SEGMENTATION:  # a few inputs for the overlay plots
+                predictions[split]["examples"] = [dataset.image(i) for i in result["indices"][:N_EXAMPLES]]
             counts[split] = len(result["indices"])
-        path = write_predictions(self.step_dir() / PREDICTIONS, predictions)
+        path = write_predictions(self.step_dir() / PREDICTIONS, predictions, struct.task_type)
         self.step_results.update(predictions=str(path), counts=counts, evaluated=target)
         logger.info("Finished predicting for task %s and fold %d.", self.highlight_text(task_name), fold)
 

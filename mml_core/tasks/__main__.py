@@ -4,6 +4,9 @@ python -m mml_core.tasks import-folder SRC --data-dir D --name N [--dataset X] [
                                        [--test-fraction 0.2] [--seed 0] [--overwrite]
 python -m mml_core.tasks import-npz FILE --data-dir D --name N [--dataset X] [--n-folds 5]
                                     [--classes a,b,...] [--seed 0] [--overwrite]
+python -m mml_core.tasks import-masks IMAGES MASKS --data-dir D --name N [--classes a,b,...] [...]
+python -m mml_core.tasks import-csv IMAGES CSV --task-type multilabel_classification|regression
+                                    --data-dir D --name N [--classes a,b,...] [--separator "|"] [...]
 python -m mml_core.tasks list --data-dir D
 """
 
@@ -15,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mml_core.tasks import importers
+from mml_core.tasks import importers, typed_importers
 from mml_core.tasks.index import NO_PREPROCESSING, scan_task_files
 
 logger = logging.getLogger("mml_core.tasks")
@@ -39,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", required=True, help="task name (use it in task_list / pivot.name)")
         sub.add_argument("--dataset", help="dataset folder name, RAW/DSET_<dataset> (default: the task name)")
         sub.add_argument(
-            "--n-folds", type=int, default=5, help="stratified cross-validation folds (default 5)"
+            "--n-folds", type=int, default=5, help="cross-validation folds (default 5; stratified by class for classification)"
         )
         sub.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
         sub.add_argument("--overwrite", action="store_true", help="replace an existing task of that name")
@@ -65,6 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
         "test stays the test split.",
     )
     npz.add_argument("--classes", help="comma-separated class names in index order (default: 0, 1, ...)")
+    masks = importer(
+        "import-masks",
+        "IMAGES",
+        "folder of images (sub-folders allowed)",
+        "Import a segmentation task: IMAGES/<path> with the mask MASKS/<path> as .png (grey class indices, 255 "
+        "ignored).",
+    )
+    masks.add_argument("masks", type=Path, metavar="MASKS", help="folder of the masks, same relative paths")
+    masks.add_argument("--classes", help="comma-separated class names of mask values 0, 1, ... (default: the values)")
+    table = importer(
+        "import-csv",
+        "IMAGES",
+        "folder of images",
+        "Import a multi-label or regression task: IMAGES plus a CSV with a column image and the column labels "
+        "(names joined by --separator) or one 0/1 column per class, or the column value.",
+    )
+    table.add_argument("csv", type=Path, metavar="CSV", help="the CSV of labels or values")
+    table.add_argument("--task-type", required=True, choices=typed_importers.CSV_TYPES, help="MML's task type")
+    table.add_argument("--classes", help="comma-separated class names (default: the names found, sorted)")
+    table.add_argument("--separator", default="|", help="separator of the names in the labels column (default |)")
+    for sub in (masks, table):
+        sub.add_argument(
+            "--test-fraction", type=float, default=0.2, help="random share held out as test split (default 0.2)"
+        )
     listing = commands.add_parser("list", help="List the tasks found in a data root, per preprocessing.")
     listing.add_argument("--data-dir", type=Path, required=True, help="MML data root")
     return parser
@@ -95,10 +122,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # fmt: skip
         else:
             classes = args.classes.split(",") if args.classes else None
-            importers.import_npz(
-                args.source, args.data_dir, args.name, args.dataset, args.n_folds, args.seed, classes,
-                args.overwrite,
-            )  # fmt: skip
+            if args.command == "import-npz":
+                importers.import_npz(
+                    args.source, args.data_dir, args.name, args.dataset, args.n_folds, args.seed, classes,
+                    args.overwrite,
+                )  # fmt: skip
+            elif args.command == "import-masks":
+                typed_importers.import_masks(
+                    args.source, args.masks, args.data_dir, args.name, classes, args.dataset, args.n_folds,
+                    args.test_fraction, args.seed, args.overwrite,
+                )  # fmt: skip
+            else:
+                typed_importers.import_csv(
+                    args.source, args.csv, args.data_dir, args.name, args.task_type, classes, args.separator,
+                    args.dataset, args.n_folds, args.test_fraction, args.seed, args.overwrite,
+                )  # fmt: skip
     except importers.DataImportError as exc:
         logger.error("%s", exc)
         return 1

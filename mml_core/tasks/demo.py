@@ -4,30 +4,33 @@
 into ``<data_dir>/RAW/DSET_sklearn_digits/``, every file atomically and the task files last: an
 interrupted first write (SIGKILL, full disk) leaves complete files or none and no task file, so
 the ``demo_tasks`` rule runs again and rewrites what is missing or differs (the images are encoded
-in memory and compared with the files on disk, so unchanged files keep their modification time). The split is fixed (seed 0, independent of the
+in memory and compared with the files on disk, so unchanged files keep their modification time;
+:func:`~mml_core.tasks.demo_types.write_pngs`). The split is fixed (seed 0, independent of the
 experiment seed): 20 % stratified test split, five stratified folds over the rest. Derived tasks
 reuse the images: parity (even/odd) and "low" (digits 0-4 only) give multi-task settings
 something to work with; "shifted" (the same digits moved one pixel right and down, 10 classes
-like sk_digits) is a small domain shift to evaluate on (``mode.eval_on``).
+like sk_digits) is a small domain shift to evaluate on (``mode.eval_on``). The demo tasks of the
+other task types (multi-label, regression, segmentation) come from :mod:`mml_core.tasks.demo_types`;
+``DEMO_TASKS`` and :func:`write_demo_tasks` cover them all.
 """
 
 from __future__ import annotations
 
-import io
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
-from mml_core.io import atomic_write_bytes
 from mml_core.tasks.description import (
-    PNG_CLASSIFICATION_MODALITIES,
     RGB_KEYS,
     SIZE_KEYS,
     TaskDescription,
     count_classes,
     write_task_file,
 )
+from mml_core.tasks.demo_types import TYPED_DEMO_TASKS, typed_demo_task_files, write_pngs, write_typed_demo_tasks
 from mml_core.tasks.index import dataset_dir, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
+from mml_core.tasks.types import png_modalities
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ TEST_FRACTION = 0.2
 _SPLIT_SEED = 0
 
 # task name -> (description, label mapping digit -> class index or None to drop, class names, image folder)
-DEMO_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = {
+DIGITS_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = {
     "sk_digits": (
         "Handwritten digit recognition (10 classes) on scikit-learn's 8x8 digits.",
         {d: d for d in range(10)},
@@ -65,15 +68,25 @@ DEMO_TASKS: dict[str, tuple[str, dict[int, int | None], dict[int, str], str]] = 
 }
 
 
+# every demo task -> its task type
+DEMO_TASKS: dict[str, str] = {
+    **dict.fromkeys(DIGITS_TASKS, "classification"),
+    **{name: type_name for name, (_, type_name) in TYPED_DEMO_TASKS.items()},
+}
+
+
 def demo_task_files(data_dir: Path) -> dict[str, Path]:
     """Task name -> path of its task file, for every demo task (whether written yet or not)."""
-    return {name: task_file_path(data_dir, DATASET, name) for name in DEMO_TASKS}
+    return {**{name: task_file_path(data_dir, DATASET, name) for name in DIGITS_TASKS}, **typed_demo_task_files(data_dir)}
 
 
-def write_demo_tasks(data_dir: Path) -> list[Path]:
-    """Write the digits images and all demo task files under ``data_dir``; return the task files."""
+def write_demo_tasks(data_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Write the images and task files of the demo tasks ``names`` (default: all) under ``data_dir``;
+    return the task files. Tasks sharing images are written together (all digits tasks at once)."""
+    typed = write_typed_demo_tasks(data_dir, names)
+    if names is not None and not set(names) & set(DIGITS_TASKS):
+        return typed
     import numpy as np
-    from PIL import Image
     from sklearn.datasets import load_digits
 
     dset_root = dataset_dir(data_dir, DATASET)
@@ -84,16 +97,7 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     labels = digits.target.astype(int)
     ids = [f"digit_{i:04d}" for i in range(len(labels))]
     for folder, variant in (("images", images), ("images_shifted", shifted)):
-        image_dir = dset_root / folder
-        written = 0
-        for sample_id, image in zip(ids, variant):
-            buffer = io.BytesIO()
-            Image.fromarray(image).save(buffer, format="PNG")
-            path = image_dir / f"{sample_id}.png"
-            if not path.is_file() or path.read_bytes() != buffer.getvalue():
-                atomic_write_bytes(path, buffer.getvalue())
-                written += 1
-        logger.info("Wrote %d of %d digit images to %s (the others were complete)", written, len(ids), image_dir)
+        write_pngs(dset_root / folder, ids, variant)
 
     label_of = dict(zip(ids, labels.tolist()))
     train_ids, test_ids = split_test(ids, labels, TEST_FRACTION, _SPLIT_SEED)
@@ -102,7 +106,7 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
     pixels = images[[position[i] for i in train_ids]].astype(np.float64) / 255.0
     mean, std = float(pixels.mean()), float(pixels.std())
     written = []
-    for name, (text, mapping, classes, folder) in DEMO_TASKS.items():
+    for name, (text, mapping, classes, folder) in DIGITS_TASKS.items():
         kept = {i: mapping[label_of[i]] for i in ids if mapping[label_of[i]] is not None}
         train, test = (
             {i: {"image": f"{folder}/{i}.png", "class": kept[i]} for i in split if i in kept}
@@ -120,7 +124,7 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
             release="1998",
             keywords=["handwritten digits", "demo"],
             idx_to_class=dict(classes),
-            modalities=dict(PNG_CLASSIFICATION_MODALITIES),
+            modalities=png_modalities("classification"),
             train_folds=[[i for i in fold if i in kept] for fold in folds],
             train_samples=train,
             test_samples=test,
@@ -131,5 +135,5 @@ def write_demo_tasks(data_dir: Path) -> list[Path]:
             class_occ=count_classes(classes, [s["class"] for s in train.values()]),
         )
         written.append(write_task_file(desc, task_file_path(data_dir, DATASET, name)))
-    logger.info("Wrote demo tasks %s to %s", ", ".join(DEMO_TASKS), dset_root)
-    return written
+    logger.info("Wrote demo tasks %s to %s", ", ".join(DIGITS_TASKS), dset_root)
+    return written + typed

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mml_core.io import atomic_write_text
+from mml_core.tasks.types import CLASSIFICATION, EMPTY_MASK_TOKEN, SEGMENTATION, TaskTypeError, check_targets
 
 REQUIRED_KEYS = (
     "name",
@@ -38,8 +39,6 @@ MML_KEY_ORDER = (
     "description", "creation_protocol", "reference", "url", "download", "license", "release",
     "unlabeled_samples", "train_folds", "train_samples", "test_samples",
 )  # fmt: skip
-# MML's modalities entry of an image classification task: file suffixes of path modalities, "" else
-PNG_CLASSIFICATION_MODALITIES = {"image": ".png; ", "class": ""}
 _RECREATE = "recreate it with `mml create` or python -m mml_core.tasks"
 
 
@@ -153,36 +152,23 @@ def read_task_file(path: Path) -> TaskDescription:
             f"{where}: train_folds reference {len(unknown_ids)} id(s) missing from "
             f"train_samples, e.g. {sorted(unknown_ids)[:3]}. Recreate the task file."
         )
-    bad = sorted(
-        {str(s["class"]) for s in (*desc.train_samples.values(), *desc.test_samples.values())
-         if "class" in s and s["class"] not in desc.idx_to_class}
-    )  # fmt: skip
-    if bad:
-        raise TaskFileError(
-            f"{where}: samples use class index(es) {', '.join(bad[:5])} that idx_to_class "
-            f"({sorted(desc.idx_to_class)}) does not name. Add them to idx_to_class or {_RECREATE}."
-        )
+    try:
+        check_targets(
+            desc.task_type, desc.idx_to_class, desc.modalities, (desc.train_samples, desc.test_samples), where,
+            f"Fix the entry (and idx_to_class) or {_RECREATE}.",
+        )  # fmt: skip
+    except TaskTypeError as exc:
+        raise TaskFileError(str(exc)) from None
     _check_classes_and_splits(desc, where)
     return desc
 
 
 def _check_classes_and_splits(desc: TaskDescription, where: str) -> None:
-    """What training needs of a task's classes, folds and splits: one head output per class index,
+    """What training needs of a task's classes, folds and splits: one head output per class index
+    (classification; the other types map raw indices to classes, see :mod:`mml_core.tasks.types`),
     non-empty folds that each hold every class of the training pool, no test sample in training."""
-    indices = sorted(desc.idx_to_class)
-    if indices != list(range(len(indices))):
-        raise TaskFileError(
-            f"{where}: idx_to_class has the class indices {indices[:12]}, but a model has one output per class "
-            f"0..C-1 without gaps. Number the classes 0..{len(indices) - 1} (and the samples' 'class' values with "
-            f"them) or {_RECREATE}."
-        )
-    names = [desc.idx_to_class[i] for i in indices]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise TaskFileError(
-            f"{where}: idx_to_class names {repeated[:5]} more than once; every class index needs a name of its own "
-            f"(the summary, confusion matrices and metrics are per class). Rename or merge the classes, or {_RECREATE}."
-        )
+    if desc.task_type == CLASSIFICATION:
+        _check_class_indices(desc, where)
     leaked = sorted(set(desc.test_samples) & set(desc.train_samples))
     if leaked:
         raise TaskFileError(
@@ -207,20 +193,41 @@ def _check_classes_and_splits(desc: TaskDescription, where: str) -> None:
             )
 
 
+def _check_class_indices(desc: TaskDescription, where: str) -> None:
+    """A classification task's ``class`` values are its head's outputs: indices 0..C-1, one name each."""
+    indices = sorted(desc.idx_to_class)
+    if indices != list(range(len(indices))):
+        raise TaskFileError(
+            f"{where}: idx_to_class has the class indices {indices[:12]}, but a model has one output per class "
+            f"0..C-1 without gaps. Number the classes 0..{len(indices) - 1} (and the samples' 'class' values with "
+            f"them) or {_RECREATE}."
+        )
+    names = [desc.idx_to_class[i] for i in indices]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TaskFileError(
+            f"{where}: idx_to_class names {repeated[:5]} more than once; every class index needs a name of its own "
+            f"(the summary, confusion matrices and metrics are per class). Rename or merge the classes, or {_RECREATE}."
+        )
+
+
 def path_modalities(desc: TaskDescription) -> list[str]:
-    """The modalities whose sample values are file paths: MML gives them a file suffix in ``modalities``."""
-    return [name for name, suffix in desc.modalities.items() if str(suffix).strip()] or ["image"]
+    """The modalities whose sample values are file paths: MML gives them a file suffix in ``modalities``;
+    a segmentation task's masks are files whatever its ``modalities`` say."""
+    names = [name for name, suffix in desc.modalities.items() if str(suffix).strip()] or ["image"]
+    return names + ["mask"] if desc.task_type == SEGMENTATION and "mask" not in names else names
 
 
 def sample_files(desc: TaskDescription, modalities: Iterable[str]) -> list[str]:
-    """The distinct file paths (relative to the task file's folder) of ``modalities``, over every split."""
+    """The distinct file paths (relative to the task file's folder) of ``modalities``, over every split
+    (a segmentation sample's ``EMPTY_MASK_TOKEN`` names no file)."""
     wanted = list(modalities)
     return list(dict.fromkeys(
         sample[m]
         for split in (desc.train_samples, desc.test_samples, desc.unlabeled_samples)
         for sample in split.values()
         for m in wanted
-        if isinstance(sample.get(m), str)
+        if isinstance(sample.get(m), str) and sample[m] != EMPTY_MASK_TOKEN
     ))  # fmt: skip
 
 

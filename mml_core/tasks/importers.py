@@ -17,7 +17,10 @@ are computed over the training pool (not the test split), as MML's ``infer_stats
 The training pool is split into ``n_folds`` stratified folds (scikit-learn). Images of any mode
 are read as 8-bit greyscale or RGB by :func:`mml_core.tasks.images.open_image` (16-bit and float
 images are stretched from their own min..max to 0..255, see there) and written as PNG, each file
-atomically: an interrupted import leaves complete images or none, and rerunning it repairs them.
+(images and masks) atomically: an interrupted import leaves complete files or none, and rerunning it
+repairs them. :func:`write_task` writes tasks of the other types too (their sources:
+:mod:`mml_core.tasks.typed_importers`), which is why this module holds about 370 lines: the two
+classification importers and the writer all share.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -34,7 +38,6 @@ from tqdm import tqdm
 
 from mml_core.io import atomic_write
 from mml_core.tasks.description import (
-    PNG_CLASSIFICATION_MODALITIES,
     RGB_KEYS,
     SIZE_KEYS,
     TaskDescription,
@@ -45,6 +48,7 @@ from mml_core.tasks.images import open_image
 from mml_core.tasks.index import dataset_dir, scan_task_files, task_file_path
 from mml_core.tasks.splits import make_folds, split_test
 from mml_core.tasks.tags import ARG_SEP, TAG_SEP
+from mml_core.tasks.types import CLASSIFICATION, IGNORE_INDEX, REGRESSION, png_modalities
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +63,17 @@ class DataImportError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SourceImage:
-    """One image to import: sample id, class index, and how to read it (as an ``L`` or ``RGB`` image)."""
+    """One image to import: sample id, class index, and how to read it (as an ``L`` or ``RGB`` image).
+
+    Tasks of the other types give the sample's target ``entry`` instead of a class (``{"classes": [...]}``,
+    ``{"value": x}``) or, for segmentation, ``read_mask`` (a mask of class indices, checked already).
+    """
 
     sample_id: str
     label: int
     read: Callable[[], Image.Image]
+    entry: dict[str, Any] | None = None
+    read_mask: Callable[[], np.ndarray] | None = None
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -102,10 +112,11 @@ def write_task(
     seed: int,
     source: str,
     overwrite: bool = False,
+    task_type: str = CLASSIFICATION,
 ) -> Path:
-    """Write images and the task file of a classification task; return the task file.
+    """Write images (and masks) and the task file of a task; return the task file.
 
-    ``train`` is the training pool, split here into ``n_folds`` stratified folds.
+    ``train`` is the training pool, split here into ``n_folds`` folds, stratified for classification.
     """
     _check_name("name", name)
     _check_name("dataset", dataset)
@@ -123,8 +134,12 @@ def write_task(
     if n_folds < 2:
         raise DataImportError(f"--n-folds must be at least 2 (MML's minimum), got {n_folds}.")
     labels = [s.label for s in train]
-    _check_class_sizes(labels, idx_to_class, n_folds, "Add images, merge classes or lower --n-folds.")
-    folds = make_folds([s.sample_id for s in train], labels, n_folds, seed)
+    if task_type == CLASSIFICATION:
+        _check_class_sizes(labels, idx_to_class, n_folds, "Add images, merge classes or lower --n-folds.")
+    elif len(train) < n_folds:
+        raise DataImportError(f"{len(train)} training images cannot fill {n_folds} folds; add images or lower --n-folds.")
+    folds = make_folds([s.sample_id for s in train], labels if task_type == CLASSIFICATION else None, n_folds, seed)
+    occurrences: list[int] = []
 
     root = dataset_dir(data_dir, dataset)
     samples: dict[str, dict[str, dict]] = {"train": {}, "test": {}}
@@ -142,7 +157,16 @@ def write_task(
         image = sample.read()
         rel = f"{name}/{sample.sample_id}.png"
         atomic_write(root / rel, lambda tmp, image=image: image.save(tmp, format="PNG"))
-        samples[split][sample.sample_id] = {"image": rel, "class": sample.label}
+        entry = sample.entry if sample.entry is not None else {"class": sample.label}
+        if sample.read_mask is not None:
+            mask = sample.read_mask()
+            entry = {"mask": f"{name}_masks/{sample.sample_id}.png"}
+            atomic_write(root / entry["mask"], lambda tmp, mask=mask: Image.fromarray(mask).save(tmp, format="PNG"))
+            if split == "train":
+                occurrences += [int(v) for v in np.unique(mask) if v != IGNORE_INDEX]
+        elif split == "train":
+            occurrences += entry.get("classes", [entry["class"]] if "class" in entry else [])
+        samples[split][sample.sample_id] = {"image": rel, **entry}
         if split == "train":
             mean, square = _stats(image)
             means.append(mean)
@@ -152,27 +176,37 @@ def write_task(
     mean = np.mean(means, axis=0)
     std = np.sqrt(np.maximum(np.mean(squares, axis=0) - np.square(mean), 0.0))
     stamp = datetime.now().strftime("%d/%m/%Y %H:%M:%S")
+    target = next(iter(samples["train"].values()))
+    modality = next(m for m in ("class", "classes", "soft_classes", "value", "mask") if m in target)
     desc = TaskDescription(
         name=name,
-        task_type="classification",
+        task_type=task_type,
         description=f"Imported from {source} with python -m mml_core.tasks.",
-        creation_protocol=f"Imported from {source}, {n_folds} stratified folds, seed {seed} @ {stamp}; ",
+        creation_protocol=f"Imported from {source}, {n_folds} {'stratified ' if task_type == CLASSIFICATION else ''}"
+        f"folds, seed {seed} @ {stamp}; ",
         idx_to_class=dict(idx_to_class),
-        modalities=dict(PNG_CLASSIFICATION_MODALITIES),
+        modalities=png_modalities(task_type, modality),
         train_folds=folds,
         train_samples=samples["train"],
         test_samples=samples["test"],
         means=dict(zip(RGB_KEYS, mean.tolist())),
         stds=dict(zip(RGB_KEYS, std.tolist())),
         sizes=dict(zip(SIZE_KEYS, (min(heights), max(heights), min(widths), max(widths)))),
-        class_occ=count_classes(idx_to_class, labels),
+        class_occ=count_classes(idx_to_class, occurrences) if task_type != REGRESSION else {},
     )
     write_task_file(desc, path)
-    logger.info("Wrote task %s (%d classes, %d folds) to %s", name, desc.num_classes, n_folds, path)
+    logger.info("Wrote %s task %s (%d classes, %d folds) to %s", task_type, name, desc.num_classes, n_folds, path)
     return path
 
 
-def _open(path: Path) -> Callable[[], Image.Image]:
+def image_suffixes() -> set[str]:
+    """File suffixes of the image formats Pillow reads (``.png``, ``.jpg`` ...)."""
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def image_reader(path: Path) -> Callable[[], Image.Image]:
+    """A function that reads the image at ``path`` (errors name the file)."""
+
     def read() -> Image.Image:
         try:
             return open_image(path)
@@ -206,7 +240,7 @@ def import_image_folder(
             f"{src} has {len(class_dirs)} class sub-folder(s); a classification task needs at least 2. "
             "Put the images of each class into a sub-folder named after the class."
         )
-    suffixes = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    suffixes = image_suffixes()
     images: list[SourceImage] = []
     skipped: list[Path] = []
     origin: dict[str, Path] = {}
@@ -223,7 +257,7 @@ def import_image_folder(
                     "Rename one of them."
                 )
             origin[sample_id] = path
-            images.append(SourceImage(sample_id, label, _open(path)))
+            images.append(SourceImage(sample_id, label, image_reader(path)))
     if skipped:
         logger.warning("Skipped %d file(s) that are not images, e.g. %s", len(skipped), skipped[0])
     idx_to_class = {label: d.name for label, d in enumerate(class_dirs)}

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 
 def split_test(
-    ids: Sequence[str], labels: Sequence[int], test_fraction: float, seed: int
+    ids: Sequence[str], labels: Sequence[int] | None, test_fraction: float, seed: int
 ) -> tuple[list[str], list[str]]:
-    """``(train ids, test ids)``: a stratified ``test_fraction`` of ``ids`` is held out for testing.
+    """``(train ids, test ids)``: a ``test_fraction`` of ``ids`` is held out for testing, stratified by
+    ``labels`` unless they are ``None``.
 
     Raises ``ValueError`` (scikit-learn's message) where a class has fewer than two samples or the
     test split is smaller than the number of classes.
@@ -22,7 +23,8 @@ def split_test(
     from sklearn.model_selection import train_test_split
 
     train, test = train_test_split(
-        list(ids), test_size=test_fraction, stratify=list(labels), random_state=seed
+        list(ids), test_size=test_fraction, stratify=None if labels is None else list(labels),
+        random_state=seed,
     )
     return list(train), list(test)
 

@@ -147,6 +147,13 @@ class TaskStructFactory:
             base_folds = len(self._base_description(name).train_folds)
         return num_folds_after_tags(name, base_folds)
 
+    def task_type(self, name: str) -> str:
+        """MML's task type of ``name`` (readable before demo data exists)."""
+        base, _ = split_task_name(name)
+        if not self.task_file(name).exists() and base in demo.DEMO_TASKS:
+            return demo.DEMO_TASKS[base]
+        return self._base_description(name).task_type
+
     def _base_description(self, name: str) -> TaskDescription:
         base, _ = split_task_name(name)
         if base not in self._descriptions:
