@@ -49,7 +49,7 @@ from mml_core.schedulers import provenance
 from mml_core.schedulers.base import AbstractBaseScheduler
 from mml_core.schedulers.steps import TASK_WILDCARD, StepLayout, step_name_regex
 from mml_core.tasks import split_task_name
-from mml_core.tasks.fingerprint import data_fingerprint, write_fingerprint
+from mml_core.tasks.fingerprint import DataFingerprint, data_fingerprint, write_fingerprint
 from mml_core.tasks.index import NO_PREPROCESSING, task_file_path, version_path
 
 logger = logging.getLogger(__name__)
@@ -257,11 +257,18 @@ class Plan:
         """The task file a data fingerprint job reads (the rule's input function)."""
         return str(self.task_files[wildcards.task])
 
-    def update_fingerprints(self) -> None:
-        """Write the fingerprint of every task whose task file exists, where it is new or the files changed."""
+    def update_fingerprints(self, computed: dict[Path, DataFingerprint] | None = None) -> None:
+        """Write the fingerprint of every task whose task file exists, where it is new or the files changed.
+
+        ``computed``: fingerprints already taken in this process, by task file, and where new ones go
+        (the trials of a sweep read the same data: parsing the task file and a stat of every file once).
+        """
+        computed = {} if computed is None else computed
         for base, task_file in self.task_files.items():
             if task_file.is_file():
-                fingerprint = data_fingerprint(task_file, self.scheduler.task_factory.load_description(base))
+                if task_file not in computed:
+                    computed[task_file] = data_fingerprint(task_file, self.scheduler.task_factory.load_description(base))
+                fingerprint = computed[task_file]
                 if write_fingerprint(Path(self.fingerprints[base]), task_file, fingerprint):
                     logger.warning(
                         "The files of task %s changed since the last plan (%s or its %d image and mask files): the steps that read "

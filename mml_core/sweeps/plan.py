@@ -40,6 +40,7 @@ from mml_core.schedulers.steps import TASK_WILDCARD, StepLayout
 from mml_core.sweeps import outputs
 from mml_core.sweeps.space import SearchSpaceError, parse_space
 from mml_core.sweeps.study import SweepStudy
+from mml_core.tasks.fingerprint import DataFingerprint
 from mml_core.sweeps.trials import Trial, grid_trials, optuna_name, trial_config
 
 PRUNING_CALLBACK = "hpo_pruning"
@@ -78,7 +79,8 @@ class SweepPlan:
         self._plans: dict[str, Plan] = {}
         # what onstart gave write_run_config (None until the run starts)
         self._run_records: tuple[Sequence[str | Path], Mapping[str, Any] | None, Sequence[str]] | None = None
-        self._planning = False
+        # the data fingerprints taken while planning, by task file (None: this process does not plan)
+        self._fingerprints: dict[Path, DataFingerprint] | None = None
         self.study: SweepStudy | None = None
         if self.hpo["sampler"] == "grid":
             if self.hpo["pruning"]:
@@ -198,8 +200,8 @@ class SweepPlan:
         plan = self._plans.get(name)
         if plan is None:
             plan = self._plans[name] = self._build(self.trial(name))
-            if self._planning:
-                plan.update_fingerprints()
+            if self._fingerprints is not None:
+                plan.update_fingerprints(self._fingerprints)
             if self._run_records is not None:
                 plan.write_run_config(*self._run_records)
         return plan
@@ -293,10 +295,11 @@ class SweepPlan:
 
     def update_fingerprints(self) -> None:
         """:meth:`Plan.update_fingerprints` of every trial planned so far, and from now on of each
-        trial when it is planned (an Optuna batch asked later); called only by the planning process."""
-        self._planning = True
+        trial when it is planned (an Optuna batch asked later), reading each task's files once;
+        called only by the planning process."""
+        self._fingerprints = {}
         for plan in self._plans.values():
-            plan.update_fingerprints()
+            plan.update_fingerprints(self._fingerprints)
 
     def repair(self, dryrun: bool) -> list[str]:
         """:meth:`Plan.repair` of every trial planned so far."""
